@@ -1,0 +1,90 @@
+// Package agent holds who proposes trials: the Agent interface, the built-in
+// offline strategist, LLM-backed agents and a scripted agent for tests.
+package agent
+
+import (
+	"context"
+	"errors"
+
+	"trialbook/specs"
+)
+
+// Agent proposes trials and fixes failing cells. lab drives any Agent the same
+// way; an implementation never scores its own trials.
+type Agent interface {
+	// Propose returns the next trial to run given the experiment so far.
+	Propose(ctx context.Context, s State) (Trial, error)
+	// Fix returns a replacement for one failing cell. It runs in the same live
+	// kernel, so earlier cells' state is still there.
+	Fix(ctx context.Context, f FixRequest) (Fix, error)
+}
+
+// ErrNoIdeas is returned by Propose when an agent has nothing left to try;
+// the experiment then finishes early.
+var ErrNoIdeas = errors.New("agent has no more trials to propose")
+
+// Trial is an agent's proposal: a plan and the code cells that carry it out.
+// The harness adds its own setup cell before the agent's cells and checks
+// that predictions were handed back after them.
+type Trial struct {
+	Title string   `json:"title"` // short, e.g. "LightGBM on log target"
+	Plan  string   `json:"plan"`  // markdown: what is tried and why, citing earlier results
+	Cells []string `json:"cells"` // Python code cells, in order
+	// Tags describe the trial for later trials and the report, e.g.
+	// {"family": "lightgbm", "features": "missing-indicators,ratios"}.
+	Tags  map[string]string `json:"tags,omitempty"`
+	Usage Usage             `json:"usage"`
+}
+
+// Usage counts what an LLM-backed agent spent.
+type Usage struct {
+	InputTokens  int     `json:"inputTokens"`
+	OutputTokens int     `json:"outputTokens"`
+	CostUSD      float64 `json:"costUSD"`
+}
+
+// State is what an agent sees of the experiment: the problem, the rendered
+// instructions, and every earlier trial's outcome, derived from the journal.
+type State struct {
+	Problem  *specs.Problem
+	AgentsMD string
+	Profile  string // the data profile as markdown, as AGENTS.md shows it
+	Next     int    // the number the proposed trial will get
+	Trials   []TrialSummary
+	Best     int // number of the best trial so far; 0 when none
+}
+
+// TrialSummary is one earlier trial as the journal tells it.
+type TrialSummary struct {
+	Number   int               `json:"number"`
+	Title    string            `json:"title"`
+	Plan     string            `json:"plan"`
+	Tags     map[string]string `json:"tags,omitempty"`
+	Status   string            `json:"status"` // kept, discarded, failed, interrupted
+	Reason   string            `json:"reason"`
+	CV       float64           `json:"cv"`
+	CVStd    float64           `json:"cvStd"`
+	Folds    []float64         `json:"folds,omitempty"`
+	Holdout  *float64          `json:"holdout,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Notebook string            `json:"notebook"`
+}
+
+// FixRequest is a failing cell with what the agent needs to repair it.
+type FixRequest struct {
+	State     State
+	Trial     Trial  // the trial as proposed
+	Cell      int    // index into Trial.Cells of the failing cell
+	Source    string // the failing cell's current code
+	Ename     string
+	Evalue    string
+	Traceback string // ANSI escapes removed
+	Attempt   int    // 1 for the first fix of this cell
+}
+
+// Fix is the replacement for the failing cell.
+type Fix struct {
+	Source string `json:"source"`
+	Note   string `json:"note,omitempty"` // what was wrong, one line
+	Usage  Usage  `json:"usage"`
+}

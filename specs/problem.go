@@ -1,0 +1,95 @@
+package specs
+
+import "time"
+
+// Task is the kind of prediction a problem asks for.
+type Task string
+
+const (
+	Regression Task = "regression"
+	Binary     Task = "binary"
+	Multiclass Task = "multiclass"
+)
+
+// Direction says whether a metric is better when larger or smaller.
+type Direction string
+
+const (
+	Minimize Direction = "minimize"
+	Maximize Direction = "maximize"
+)
+
+// Problem is a validated problem file: everything an experiment needs to know
+// about what to optimise and under which rules. Paths are absolute.
+type Problem struct {
+	Name string `json:"name"` // from the problem file's name or its folder
+	File string `json:"file"` // the problem file it came from
+
+	Task   Task   `json:"task"`
+	Data   string `json:"data"` // the dataset, CSV or Parquet
+	Target string `json:"target"`
+	Metric Metric `json:"metric"`
+
+	Validation Validation `json:"validation"`
+	Holdout    float64    `json:"holdout"` // share of rows sealed away, in [0, 0.5)
+	Seed       int64      `json:"seed"`
+
+	Budget   Budget   `json:"budget"`
+	Features Features `json:"features"`
+	Kernel   Kernel   `json:"kernel"`
+	Agent    Agent    `json:"agent"`
+
+	FeatureResearch bool   `json:"featureResearch"`
+	Explain         bool   `json:"explain"`
+	Context         string `json:"context"`
+
+	// Recipes are extra Jsonnet recipe files for the built-in strategist.
+	Recipes []string `json:"recipes,omitempty"`
+}
+
+// Metric names a metric and its direction.
+type Metric struct {
+	Name      string    `json:"name"` // rmse, rmsle, mae, r2, mape, logloss, auc, accuracy, f1
+	Direction Direction `json:"direction"`
+}
+
+// Validation is the cross-validation protocol; the harness makes the folds.
+type Validation struct {
+	Kind   string `json:"kind"` // kfold, stratified_kfold, group_kfold, time_series
+	Folds  int    `json:"folds"`
+	Group  string `json:"group,omitempty"` // group_kfold: the column that groups rows
+	Time   string `json:"time,omitempty"`  // time_series: the column that orders rows
+	Repeat int    `json:"repeat,omitempty"`
+}
+
+// Budget bounds an experiment. Zero durations mean no limit.
+type Budget struct {
+	Trials    int           `json:"trials"`
+	Time      time.Duration `json:"time"`
+	TrialTime time.Duration `json:"trialTime"`
+	CellTime  time.Duration `json:"cellTime"`
+}
+
+// Features says which columns trials may use.
+type Features struct {
+	Include []string `json:"include,omitempty"` // empty: all but target, ids and excluded
+	Exclude []string `json:"exclude,omitempty"`
+	IDs     []string `json:"ids,omitempty"` // row identifiers, never features
+}
+
+// Kernel says where trials run.
+type Kernel struct {
+	Name string `json:"name"` // kernelspec name; "" means the project's python3
+	GPU  bool   `json:"gpu"`
+}
+
+// Agent configures who proposes trials.
+type Agent struct {
+	Kind              string  `json:"kind"` // builtin, openai, anthropic
+	Model             string  `json:"model,omitempty"`
+	BaseURL           string  `json:"baseURL,omitempty"`
+	Temperature       float64 `json:"temperature,omitempty"`
+	MaxTokensPerTrial int     `json:"maxTokensPerTrial,omitempty"`
+	MaxTokens         int     `json:"maxTokens,omitempty"` // for the whole experiment
+	FixAttempts       int     `json:"fixAttempts"`         // default 3
+}
