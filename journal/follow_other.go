@@ -1,0 +1,5 @@
+//go:build !linux
+
+package journal
+
+func newWaker(dir string) waker { return newTickWaker() }
