@@ -45,6 +45,37 @@ type Problem struct {
 
 	// Recipes are extra Jsonnet recipe files for the built-in strategist.
 	Recipes []string `json:"recipes,omitempty"`
+
+	// AgentsMD changes the rendered AGENTS.md: sections overridden, added,
+	// dropped or reordered, or a whole team template.
+	AgentsMD AgentsMD `json:"agentsMd"`
+
+	// Classes are a classification target's class labels as the data spells
+	// them, sorted the way pandas sorts them (numbers numerically); nil for
+	// regression.
+	Classes []string `json:"classes,omitempty"`
+}
+
+// AgentsMD is what a problem file says about its AGENTS.md. Section ids are
+// those of DefaultSections plus any the problem adds.
+type AgentsMD struct {
+	Title    string             `json:"title,omitempty"`    // replaces the first heading
+	Preamble string             `json:"preamble,omitempty"` // replaces the text under it
+	Sections map[string]Section `json:"sections,omitempty"`
+	Order    []string           `json:"order,omitempty"` // section ids first in this order, the rest after
+	// Template, when set, is a Go text/template that replaces the whole
+	// document; see docs/problems.md for what it can use.
+	Template string `json:"template,omitempty"`
+}
+
+// Section overrides one section of AGENTS.md, or adds one when its id is new.
+type Section struct {
+	Omit    bool   `json:"omit,omitempty"` // drop the section (null in Jsonnet)
+	Title   string `json:"title,omitempty"`
+	Body    string `json:"body,omitempty"` // replaces the body
+	Prepend string `json:"prepend,omitempty"`
+	Append  string `json:"append,omitempty"`
+	After   string `json:"after,omitempty"` // place after this section id
 }
 
 // Metric names a metric and its direction.

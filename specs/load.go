@@ -1,0 +1,612 @@
+package specs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-jsonnet"
+)
+
+// ProblemFile is the file name Load looks for when given a folder.
+const ProblemFile = "problem.jsonnet"
+
+// autoClassification is the task tb.classification sets: binary or
+// multiclass is decided from the number of classes in the data.
+const autoClassification Task = "classification"
+
+// Defaults a problem gets for what it does not say; lib/trialbook.libsonnet
+// uses the same values and a test keeps them equal.
+const (
+	DefaultSeed        = 42
+	DefaultHoldout     = 0.2
+	DefaultFolds       = 5
+	DefaultTrials      = 20
+	DefaultAgent       = "builtin"
+	DefaultFixAttempts = 3
+)
+
+// LoadOptions tunes how a problem file is evaluated.
+type LoadOptions struct {
+	// JPath are extra import folders (-J), searched after the embedded
+	// library and the problem file's own folder, in order.
+	JPath []string
+	// ExtVars are Jsonnet external variables (std.extVar) as strings.
+	ExtVars map[string]string
+}
+
+// Load evaluates a problem file (or the problem.jsonnet in a folder),
+// validates it and checks it against its dataset: the data file exists, the
+// target and every named column are columns, the metric fits the task, and
+// the target's values fit the task and metric. Every problem found is
+// reported at once in an *Error; Jsonnet errors keep file:line:column.
+func Load(ctx context.Context, path string, opts LoadOptions) (*Problem, error) {
+	file, err := problemPath(path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read problem: %w", err)
+	}
+	return load(ctx, file, string(src), opts)
+}
+
+// problemPath resolves a file or a folder holding problem.jsonnet, keeping
+// the path as the user wrote it for messages.
+func problemPath(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s does not exist; give a problem file or a folder holding %s", path, ProblemFile)
+		}
+		return "", err
+	}
+	if !st.IsDir() {
+		return path, nil
+	}
+	file := filepath.Join(path, ProblemFile)
+	if _, err := os.Stat(file); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s has no %s; write one with 'trialbook init %s --data FILE --target COLUMN'", path, ProblemFile, path)
+		}
+		return "", err
+	}
+	return file, nil
+}
+
+// load checks src as if it were the file named file.
+func load(ctx context.Context, file, src string, opts LoadOptions) (*Problem, error) {
+	out, err := evaluate(file, src, opts)
+	if err != nil {
+		return nil, &Error{File: file, Issues: []Issue{{Message: err.Error()}}}
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	d := json.NewDecoder(bytes.NewReader(out))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%s: decode evaluated problem: %w", file, err)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, &Error{File: file, Issues: []Issue{{Message: fmt.Sprintf("the file evaluates to %s; want an object such as tb.regression { data: ..., target: ... }", kindOf(v))}}}
+	}
+	c := checker{dir: filepath.Dir(abs)}
+	p := c.problem(obj)
+	p.File = abs
+	if p.Name == "" {
+		p.Name = defaultName(abs)
+	}
+	if len(c.issues) == 0 {
+		c.data(ctx, p)
+	}
+	if len(c.issues) > 0 {
+		return nil, &Error{File: file, Issues: c.issues}
+	}
+	return p, nil
+}
+
+func evaluate(file, src string, opts LoadOptions) ([]byte, error) {
+	vm := jsonnet.MakeVM()
+	vm.Importer(newImporter(opts.JPath))
+	for k, v := range opts.ExtVars {
+		vm.ExtVar(k, v)
+	}
+	out, err := vm.EvaluateAnonymousSnippet(file, src)
+	if err != nil {
+		return nil, errors.New(strings.TrimRight(err.Error(), "\n"))
+	}
+	return []byte(out), nil
+}
+
+// defaultName names a problem after its folder (problem.jsonnet) or file.
+func defaultName(abs string) string {
+	base := filepath.Base(abs)
+	if base == ProblemFile {
+		return filepath.Base(filepath.Dir(abs))
+	}
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// checker turns the evaluated JSON into a Problem, collecting issues.
+type checker struct {
+	dir    string // the problem file's folder; relative paths start here
+	issues issues
+}
+
+// topFields are the fields a problem may have, in the order they are checked.
+func topFields() []string {
+	return []string{"name", "task", "data", "target", "metric", "validation", "holdout", "seed",
+		"trials", "time", "trialTime", "cellTime", "features", "kernel", "agent",
+		"featureResearch", "explain", "context", "recipes", "agentsMd"}
+}
+
+func (c *checker) problem(obj map[string]any) *Problem {
+	c.unknown("", obj, topFields())
+	p := &Problem{}
+	p.Name = c.str(obj, "", "name", "")
+	p.Task = c.task(obj)
+	p.Data = c.required(obj, "data", "the dataset's path (CSV or Parquet), relative to the problem file")
+	p.Target = c.required(obj, "target", "the name of the column to predict")
+	p.Metric = c.metric(obj, p.Task)
+	p.Validation = c.validation(obj, p.Task)
+	p.Holdout = c.number(obj, "", "holdout", DefaultHoldout)
+	if h := p.Holdout; h < 0 || h >= 0.5 {
+		c.issues.add("holdout", "%s is out of range; want a share of rows in [0, 0.5), e.g. 0.2 (0 means no holdout)", show(h))
+	}
+	p.Seed = c.integer(obj, "", "seed", DefaultSeed)
+	if p.Seed < 0 {
+		c.issues.add("seed", "%d is negative; want a whole number ≥ 0", p.Seed)
+	}
+	p.Budget.Trials = int(c.integer(obj, "", "trials", DefaultTrials))
+	if p.Budget.Trials < 1 {
+		c.issues.add("trials", "%d is not a budget; want a whole number of trials ≥ 1", p.Budget.Trials)
+	}
+	p.Budget.Time = c.duration(obj, "", "time")
+	p.Budget.TrialTime = c.duration(obj, "", "trialTime")
+	p.Budget.CellTime = c.duration(obj, "", "cellTime")
+	p.Features = c.features(obj)
+	p.Kernel = c.kernel(obj)
+	p.Agent = c.agent(obj)
+	p.FeatureResearch = c.boolean(obj, "", "featureResearch")
+	p.Explain = c.boolean(obj, "", "explain")
+	p.Context = strings.TrimSpace(c.str(obj, "", "context", ""))
+	for i, r := range c.strList(obj, "", "recipes") {
+		p.Recipes = append(p.Recipes, c.path(fmt.Sprintf("recipes[%d]", i), r))
+	}
+	p.AgentsMD = c.agentsMD(obj)
+	return p
+}
+
+func (c *checker) task(obj map[string]any) Task {
+	allowed := []string{string(Regression), string(Binary), string(Multiclass), string(autoClassification)}
+	v, ok := obj["task"]
+	if !ok {
+		c.issues.add("task", "missing; start from tb.regression, tb.classification, tb.binary or tb.multiclass, or set task to one of: %s", quoteList(allowed))
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		c.issues.add("task", "%s is %s; want one of: %s", show(v), kindOf(v), quoteList(allowed))
+		return ""
+	}
+	for _, a := range allowed {
+		if s == a {
+			return Task(s)
+		}
+	}
+	c.issues.add("task", "%q is not a task;%s allowed: %s", s, didYouMean(s, allowed), quoteList(allowed))
+	return ""
+}
+
+// taskMetrics lists the metrics a (possibly auto) task accepts.
+func taskMetrics(t Task) []string {
+	if t == autoClassification {
+		return MetricNames(Binary)
+	}
+	return MetricNames(t)
+}
+
+func (c *checker) metric(obj map[string]any, task Task) Metric {
+	v, ok := obj["metric"]
+	if !ok {
+		if task == "" {
+			return Metric{}
+		}
+		name := defaultMetric(task)
+		m, _ := LookupMetric(name)
+		return m
+	}
+	field, name := "metric", ""
+	switch x := v.(type) {
+	case string:
+		name = x
+	case map[string]any: // tb.metrics.rmse
+		c.unknown("metric", x, []string{"name", "direction", "tasks"})
+		field = "metric.name"
+		name = c.str(x, "metric", "name", "")
+	default:
+		c.issues.add("metric", "%s is %s; want a metric name such as \"rmse\", or tb.metrics.rmse", show(v), kindOf(v))
+		return Metric{}
+	}
+	info, ok := findMetric(name)
+	if !ok {
+		c.issues.add(field, "%q is not a metric;%s allowed: %s", name, didYouMean(name, MetricNames("")), quoteList(MetricNames("")))
+		return Metric{}
+	}
+	if x, isObj := v.(map[string]any); isObj {
+		if d, ok := x["direction"].(string); ok && Direction(d) != info.Direction {
+			c.issues.add("metric.direction", "%q is wrong for %s; %s is always %s", d, name, name, info.Direction)
+		}
+	}
+	if task != "" {
+		t := task
+		if t == autoClassification {
+			t = Binary
+		}
+		if !info.fits(t) {
+			kind := "a classification"
+			if info.fits(Regression) {
+				kind = "a regression"
+			}
+			c.issues.add(field, "%q is %s metric and the task is %s; allowed for %s: %s", name, kind, task, task, quoteList(taskMetrics(task)))
+		}
+	}
+	return Metric{Name: info.Name, Direction: info.Direction}
+}
+
+func (c *checker) validation(obj map[string]any, task Task) Validation {
+	kinds := []string{"kfold", "stratified_kfold", "group_kfold", "time_series"}
+	v, ok := obj["validation"]
+	if !ok {
+		if task == Regression {
+			return Validation{Kind: "kfold", Folds: DefaultFolds}
+		}
+		return Validation{Kind: "stratified_kfold", Folds: DefaultFolds}
+	}
+	o, ok := v.(map[string]any)
+	if !ok {
+		c.issues.add("validation", "%s is %s; want a protocol such as tb.kfold(5), tb.stratifiedKfold(5), tb.groupKfold(5, 'column') or tb.timeSeriesSplit(5, 'column')", show(v), kindOf(v))
+		return Validation{}
+	}
+	c.unknown("validation", o, []string{"kind", "folds", "group", "time", "repeat"})
+	val := Validation{
+		Kind:   c.str(o, "validation", "kind", ""),
+		Folds:  int(c.integer(o, "validation", "folds", DefaultFolds)),
+		Group:  c.str(o, "validation", "group", ""),
+		Time:   c.str(o, "validation", "time", ""),
+		Repeat: int(c.integer(o, "validation", "repeat", 0)),
+	}
+	switch val.Kind {
+	case "kfold", "stratified_kfold":
+	case "group_kfold":
+		if val.Group == "" {
+			c.issues.add("validation.group", "missing; group_kfold needs the column that groups rows: tb.groupKfold(5, 'column')")
+		}
+	case "time_series":
+		if val.Time == "" {
+			c.issues.add("validation.time", "missing; time_series needs the column that orders rows: tb.timeSeriesSplit(5, 'column')")
+		}
+	case "":
+		c.issues.add("validation.kind", "missing; allowed: %s", quoteList(kinds))
+	default:
+		c.issues.add("validation.kind", "%q is not a validation protocol;%s allowed: %s", val.Kind, didYouMean(val.Kind, kinds), quoteList(kinds))
+	}
+	if val.Kind == "stratified_kfold" && task == Regression {
+		c.issues.add("validation.kind", "stratified_kfold needs classes and the task is regression; use tb.kfold(%d)", val.Folds)
+	}
+	if val.Folds < 2 {
+		c.issues.add("validation.folds", "%d is too few; want at least 2 folds", val.Folds)
+	}
+	if val.Repeat < 0 {
+		c.issues.add("validation.repeat", "%d is negative; want 0 (no repeats) or more", val.Repeat)
+	}
+	return val
+}
+
+func (c *checker) features(obj map[string]any) Features {
+	v, ok := obj["features"]
+	if !ok {
+		return Features{}
+	}
+	o, ok := v.(map[string]any)
+	if !ok {
+		c.issues.add("features", "%s is %s; want an object such as tb.features(ids=['Id'], exclude=['Leak'])", show(v), kindOf(v))
+		return Features{}
+	}
+	c.unknown("features", o, []string{"include", "exclude", "ids"})
+	return Features{
+		Include: c.strList(o, "features", "include"),
+		Exclude: c.strList(o, "features", "exclude"),
+		IDs:     c.strList(o, "features", "ids"),
+	}
+}
+
+func (c *checker) kernel(obj map[string]any) Kernel {
+	v, ok := obj["kernel"]
+	if !ok {
+		return Kernel{}
+	}
+	o, ok := v.(map[string]any)
+	if !ok {
+		c.issues.add("kernel", "%s is %s; want an object such as tb.kernel(name='python3', gpu=true)", show(v), kindOf(v))
+		return Kernel{}
+	}
+	c.unknown("kernel", o, []string{"name", "gpu"})
+	return Kernel{Name: c.str(o, "kernel", "name", ""), GPU: c.boolean(o, "kernel", "gpu")}
+}
+
+func (c *checker) agent(obj map[string]any) Agent {
+	a := Agent{Kind: DefaultAgent, FixAttempts: DefaultFixAttempts}
+	v, ok := obj["agent"]
+	if !ok {
+		return a
+	}
+	o, ok := v.(map[string]any)
+	if !ok {
+		c.issues.add("agent", "%s is %s; want an object such as tb.agents.builtin or tb.agents.openai('gpt-4.1')", show(v), kindOf(v))
+		return a
+	}
+	c.unknown("agent", o, []string{"kind", "model", "baseURL", "temperature", "maxTokensPerTrial", "maxTokens", "fixAttempts"})
+	kinds := []string{"builtin", "openai", "anthropic"}
+	a.Kind = c.str(o, "agent", "kind", DefaultAgent)
+	if !contains(kinds, a.Kind) {
+		c.issues.add("agent.kind", "%q is not an agent;%s allowed: %s", a.Kind, didYouMean(a.Kind, kinds), quoteList(kinds))
+	}
+	a.Model = c.str(o, "agent", "model", "")
+	a.BaseURL = c.str(o, "agent", "baseURL", "")
+	a.Temperature = c.number(o, "agent", "temperature", 0)
+	if a.Temperature < 0 || a.Temperature > 2 {
+		c.issues.add("agent.temperature", "%s is out of range; want a number in [0, 2]", show(a.Temperature))
+	}
+	a.MaxTokensPerTrial = int(c.integer(o, "agent", "maxTokensPerTrial", 0))
+	a.MaxTokens = int(c.integer(o, "agent", "maxTokens", 0))
+	a.FixAttempts = int(c.integer(o, "agent", "fixAttempts", DefaultFixAttempts))
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"maxTokensPerTrial", a.MaxTokensPerTrial}, {"maxTokens", a.MaxTokens}, {"fixAttempts", a.FixAttempts}} {
+		if f.n < 0 {
+			c.issues.add("agent."+f.name, "%d is negative; want 0 or more", f.n)
+		}
+	}
+	return a
+}
+
+func (c *checker) agentsMD(obj map[string]any) AgentsMD {
+	v, ok := obj["agentsMd"]
+	if !ok {
+		return AgentsMD{}
+	}
+	o, ok := v.(map[string]any)
+	if !ok {
+		c.issues.add("agentsMd", "%s is %s; want an object such as { sections: { rules: tb.section(append='...') } }", show(v), kindOf(v))
+		return AgentsMD{}
+	}
+	c.unknown("agentsMd", o, []string{"title", "preamble", "sections", "order", "template"})
+	md := AgentsMD{
+		Title:    c.str(o, "agentsMd", "title", ""),
+		Preamble: c.str(o, "agentsMd", "preamble", ""),
+		Order:    c.strList(o, "agentsMd", "order"),
+		Template: c.str(o, "agentsMd", "template", ""),
+	}
+	sv, ok := o["sections"]
+	if !ok {
+		return md
+	}
+	so, ok := sv.(map[string]any)
+	if !ok {
+		c.issues.add("agentsMd.sections", "%s is %s; want an object from section id to tb.section(...) or null", show(sv), kindOf(sv))
+		return md
+	}
+	md.Sections = map[string]Section{}
+	for _, id := range sortedKeys(so) {
+		path := "agentsMd.sections." + id
+		if so[id] == nil {
+			md.Sections[id] = Section{Omit: true}
+			continue
+		}
+		s, ok := so[id].(map[string]any)
+		if !ok {
+			c.issues.add(path, "%s is %s; want tb.section(...) or null to drop the section", show(so[id]), kindOf(so[id]))
+			continue
+		}
+		c.unknown(path, s, []string{"title", "body", "prepend", "append", "after"})
+		md.Sections[id] = Section{
+			Title:   c.str(s, path, "title", ""),
+			Body:    c.str(s, path, "body", ""),
+			Prepend: c.str(s, path, "prepend", ""),
+			Append:  c.str(s, path, "append", ""),
+			After:   c.str(s, path, "after", ""),
+		}
+	}
+	return md
+}
+
+// unknown reports fields that trialbook does not know, with the nearest
+// known name; hidden (::) fields never reach here, so team libraries keep
+// their helpers hidden.
+func (c *checker) unknown(prefix string, obj map[string]any, known []string) {
+	for _, k := range sortedKeys(obj) {
+		if contains(known, k) {
+			continue
+		}
+		c.issues.add(join(prefix, k), "unknown field;%s allowed: %s (hide helpers with '::')", didYouMean(k, known), quoteList(known))
+	}
+}
+
+func (c *checker) str(obj map[string]any, prefix, key, def string) string {
+	v, ok := obj[key]
+	if !ok {
+		return def
+	}
+	s, ok := v.(string)
+	if !ok {
+		c.issues.add(join(prefix, key), "%s is %s; want a string", show(v), kindOf(v))
+		return def
+	}
+	return s
+}
+
+// required reads a string field that must be there and not be empty.
+func (c *checker) required(obj map[string]any, key, what string) string {
+	v, ok := obj[key]
+	if !ok {
+		c.issues.add(key, "missing; give %s", what)
+		return ""
+	}
+	if s, ok := v.(string); ok && s == "" {
+		c.issues.add(key, "is empty; give %s", what)
+		return ""
+	}
+	return c.str(obj, "", key, "")
+}
+
+func (c *checker) boolean(obj map[string]any, prefix, key string) bool {
+	v, ok := obj[key]
+	if !ok {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		c.issues.add(join(prefix, key), "%s is %s; want true or false", show(v), kindOf(v))
+	}
+	return b
+}
+
+func (c *checker) number(obj map[string]any, prefix, key string, def float64) float64 {
+	v, ok := obj[key]
+	if !ok {
+		return def
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		c.issues.add(join(prefix, key), "%s is %s; want a number", show(v), kindOf(v))
+		return def
+	}
+	f, err := n.Float64()
+	if err != nil {
+		c.issues.add(join(prefix, key), "%s is not a number: %v", n, err)
+		return def
+	}
+	return f
+}
+
+func (c *checker) integer(obj map[string]any, prefix, key string, def int64) int64 {
+	v, ok := obj[key]
+	if !ok {
+		return def
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		c.issues.add(join(prefix, key), "%s is %s; want a whole number", show(v), kindOf(v))
+		return def
+	}
+	i, err := n.Int64()
+	if err != nil {
+		f, ferr := n.Float64()
+		if ferr == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			return int64(f) // Jsonnet writes 3 as 3, but 3.0 computed as 3
+		}
+		c.issues.add(join(prefix, key), "%s is not a whole number", n)
+		return def
+	}
+	return i
+}
+
+// duration reads a Go duration string such as "30m" or "1h30m"; absent is 0,
+// no limit.
+func (c *checker) duration(obj map[string]any, prefix, key string) time.Duration {
+	v, ok := obj[key]
+	if !ok || v == nil {
+		return 0
+	}
+	field := join(prefix, key)
+	s, ok := v.(string)
+	if !ok {
+		c.issues.add(field, "%s is %s; want a duration string such as \"30m\" or \"1h30m\"", show(v), kindOf(v))
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		c.issues.add(field, "%q is not a duration; want a string such as \"90s\", \"30m\" or \"1h30m\" (units: s, m, h)", s)
+		return 0
+	}
+	if d < 0 {
+		c.issues.add(field, "%q is negative; want a duration ≥ 0 (0 means no limit)", s)
+		return 0
+	}
+	return d
+}
+
+func (c *checker) strList(obj map[string]any, prefix, key string) []string {
+	v, ok := obj[key]
+	if !ok || v == nil {
+		return nil
+	}
+	field := join(prefix, key)
+	arr, ok := v.([]any)
+	if !ok {
+		c.issues.add(field, "%s is %s; want an array of strings", show(v), kindOf(v))
+		return nil
+	}
+	var out []string
+	for i, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			c.issues.add(fmt.Sprintf("%s[%d]", field, i), "%s is %s; want a string", show(e), kindOf(e))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// path resolves p relative to the problem file's folder.
+func (c *checker) path(field, p string) string {
+	if p == "" {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(c.dir, p)
+	}
+	return filepath.Clean(p)
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
