@@ -1,0 +1,695 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/rs/zerolog"
+)
+
+// Errors callers branch on.
+var (
+	// ErrKernelDied is wrapped by every error caused by the kernel process
+	// exiting or its heartbeat stopping.
+	ErrKernelDied = errors.New("kernel died")
+	// ErrAborted is returned by ExecuteReply.Err for an aborted request.
+	ErrAborted = errors.New("kernel: execution aborted (an earlier request failed with stop_on_error)")
+	// ErrClosed is returned after Shutdown.
+	ErrClosed = errors.New("kernel: shut down")
+)
+
+// ExecError is an exception raised by the code a kernel ran.
+type ExecError struct {
+	Ename     string
+	Evalue    string
+	Traceback []string
+}
+
+func (e *ExecError) Error() string { return e.Ename + ": " + e.Evalue }
+
+// StartOptions says how to launch a kernel.
+type StartOptions struct {
+	Dir       string            // working directory; "" is the current one
+	Env       map[string]string // merged over the environment and the spec's env
+	Transport string            // "tcp" (default) or "ipc"
+	IP        string            // default 127.0.0.1
+	// RuntimeDir holds the connection file (and ipc sockets); default is
+	// Jupyter's runtime dir.
+	RuntimeDir string
+	Logger     zerolog.Logger
+	// MaxOutput caps the stream text (stdout+stderr) delivered to OnMessage
+	// per Execute, in bytes; 0 means no cap. Text past the cap is dropped
+	// and a single note says how much.
+	MaxOutput int
+	// StartTimeout bounds the wait for the kernel to be ready; default 60s.
+	StartTimeout time.Duration
+	// Output receives the kernel process's own stdout and stderr (not cell
+	// output); the last 16 KiB are always kept for error messages.
+	Output io.Writer
+}
+
+// Stats counts messages the client received and did not use.
+type Stats struct {
+	BadSignature int64 // dropped: missing or wrong HMAC
+	Malformed    int64 // dropped: bad framing or JSON
+	Unclaimed    int64 // well-formed, but no request is waiting for them
+}
+
+// Kernel is a running kernel and the client connected to it. Its methods are
+// safe for concurrent use.
+type Kernel struct {
+	id       string
+	spec     *Spec
+	opts     StartOptions
+	log      zerolog.Logger
+	sess     *session
+	connFile string
+
+	lifecycle sync.Mutex // serializes Restart and Shutdown
+
+	mu     sync.Mutex // guards the fields below
+	conn   ConnectionInfo
+	proc   *process
+	closed bool
+
+	reqMu sync.Mutex
+	reqs  map[string]*request
+
+	badSig, malformed, unclaimed atomic.Int64
+}
+
+// process is one incarnation of the kernel: the OS process and the sockets
+// connected to it. Restart replaces it.
+type process struct {
+	cmd    *exec.Cmd
+	pgid   int
+	exited chan struct{} // closed when the process has been waited for
+	output *tailBuffer
+
+	done     chan struct{} // closed when the kernel is dead
+	doneOnce sync.Once
+	err      error // why, set before done is closed
+
+	ctx    context.Context // the sockets' life line
+	cancel context.CancelFunc
+
+	shell, control, stdin, iopub, hb zmq4.Socket
+	sendMu                           sync.Mutex // zmq4 writes are not atomic per message
+
+	live     chan struct{} // closed on the first iopub message
+	liveOnce sync.Once
+	readers  sync.WaitGroup
+}
+
+type request struct {
+	proc  *process
+	reply chan *Message // shell or control reply
+	iopub chan *Message
+	stdin chan *Message
+	done  chan struct{}
+}
+
+// ID returns the kernel's id (also in its connection file's name).
+func (k *Kernel) ID() string { return k.id }
+
+// Spec returns the kernelspec the kernel was started from.
+func (k *Kernel) Spec() *Spec { return k.spec }
+
+// ConnectionFile returns the path of the kernel's connection file.
+func (k *Kernel) ConnectionFile() string { return k.connFile }
+
+// Connection returns the current connection info.
+func (k *Kernel) Connection() ConnectionInfo {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.conn
+}
+
+// Stats returns counts of dropped and unclaimed messages.
+func (k *Kernel) Stats() Stats {
+	return Stats{BadSignature: k.badSig.Load(), Malformed: k.malformed.Load(), Unclaimed: k.unclaimed.Load()}
+}
+
+// Pid returns the kernel process id (also its process group id), or 0.
+func (k *Kernel) Pid() int {
+	p := k.current()
+	if p == nil {
+		return 0
+	}
+	return p.pgid
+}
+
+func (k *Kernel) current() *process {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.proc
+}
+
+// Done is closed when the current kernel process is dead: it exited, or its
+// heartbeat stopped for 3 s (then it is killed). After Restart, Done returns
+// a new channel.
+func (k *Kernel) Done() <-chan struct{} {
+	p := k.current()
+	if p == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return p.done
+}
+
+// Err returns why the current process died, wrapping ErrKernelDied, or nil
+// while it is alive.
+func (k *Kernel) Err() error {
+	p := k.current()
+	if p == nil {
+		return ErrClosed
+	}
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// Start launches a kernel from spec and returns once it is ready: it answers
+// kernel_info and its iopub channel is live, so no output is lost. If ctx
+// ends first, the kernel's whole process group is killed before Start returns.
+func Start(ctx context.Context, spec *Spec, opts StartOptions) (*Kernel, error) {
+	if spec == nil || len(spec.Argv) == 0 {
+		return nil, errors.New("kernel: start: spec has no argv")
+	}
+	if opts.Transport == "" {
+		opts.Transport = "tcp"
+	}
+	if opts.IP == "" {
+		opts.IP = "127.0.0.1"
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 60 * time.Second
+	}
+	if opts.RuntimeDir == "" {
+		opts.RuntimeDir = runtimeDir(os.Getenv)
+	}
+	if err := os.MkdirAll(opts.RuntimeDir, 0o700); err != nil {
+		return nil, fmt.Errorf("kernel: start: runtime dir: %w", err)
+	}
+	id := newMsgID()
+	id = id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
+	k := &Kernel{
+		id:       id,
+		spec:     spec,
+		opts:     opts,
+		log:      opts.Logger.With().Str("kernel", id[:8]).Str("spec", spec.Name).Logger(),
+		sess:     newSession(nil, username()),
+		connFile: filepath.Join(opts.RuntimeDir, "kernel-"+id+".json"),
+		reqs:     map[string]*request{},
+	}
+	if err := k.launchFresh(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func username() string {
+	for _, v := range []string{"USER", "LOGNAME"} {
+		if u := os.Getenv(v); u != "" {
+			return u
+		}
+	}
+	return "trialbook"
+}
+
+// launchFresh launches with new ports and key. A kernel that exits because a
+// port was taken after all (another program bound it between our check and
+// the kernel's bind) is retried with new ports.
+func (k *Kernel) launchFresh(ctx context.Context) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		ipcPrefix := filepath.Join(k.opts.RuntimeDir, "kernel-"+k.id[:8]+"-ipc")
+		conn, resv, cerr := newConnection(k.opts.Transport, k.opts.IP, ipcPrefix, k.spec.Name)
+		if cerr != nil {
+			return cerr
+		}
+		k.mu.Lock()
+		k.conn = conn
+		k.mu.Unlock()
+		k.sess = newSession([]byte(conn.Key), k.sess.username)
+		err = k.launch(ctx, conn, resv)
+		resv.release()
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errPortInUse) || ctx.Err() != nil {
+			break
+		}
+		k.log.Debug().Err(err).Msg("port taken; retrying with new ports")
+	}
+	os.Remove(k.connFile)
+	return err
+}
+
+var errPortInUse = errors.New("address already in use")
+
+// launch starts the process, connects the sockets and waits until ready.
+// On failure the process group is killed and waited for.
+func (k *Kernel) launch(ctx context.Context, conn ConnectionInfo, resv *portReservation) error {
+	start := time.Now()
+	if err := writeConnectionFile(k.connFile, conn); err != nil {
+		return err
+	}
+	p, err := k.spawn()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, k.opts.StartTimeout)
+	defer cancel()
+	if err := k.connect(ctx, p, conn); err != nil {
+		k.teardown(p, err)
+		return k.startError(ctx, p, err)
+	}
+	if err := k.waitReady(ctx, p); err != nil {
+		k.teardown(p, err)
+		return k.startError(ctx, p, err)
+	}
+	k.mu.Lock()
+	k.proc = p
+	k.mu.Unlock()
+	go k.heartbeat(p)
+	k.log.Debug().Int("pid", p.pgid).Dur("took", time.Since(start)).Msg("kernel ready")
+	return nil
+}
+
+func (k *Kernel) startError(ctx context.Context, p *process, err error) error {
+	select {
+	case <-p.exited:
+		out := p.output.String()
+		if strings.Contains(out, "Address already in use") {
+			return fmt.Errorf("kernel: start %s: %w: %v", k.spec.Name, errPortInUse, p.err)
+		}
+		return fmt.Errorf("kernel: start %s: %w", k.spec.Name, p.err)
+	default:
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("kernel: start %s: not ready: %w (process output: %s)", k.spec.Name, err, p.output.tail(2000))
+	}
+	return fmt.Errorf("kernel: start %s: %w", k.spec.Name, err)
+}
+
+// spawn starts the kernel process in its own process group.
+func (k *Kernel) spawn() (*process, error) {
+	argv := make([]string, len(k.spec.Argv))
+	for i, a := range k.spec.Argv {
+		a = strings.ReplaceAll(a, "{connection_file}", k.connFile)
+		a = strings.ReplaceAll(a, "{resource_dir}", k.spec.Dir)
+		argv[i] = a
+	}
+	env := environ(os.Environ())
+	for name, v := range k.spec.Env {
+		// jupyter_client expands ${VAR} in spec env values from the environment.
+		env.set(name, os.Expand(v, func(n string) string { return env.get(n) }))
+	}
+	for name, v := range k.opts.Env {
+		env.set(name, v)
+	}
+	env.set("JPY_PARENT_PID", strconv.Itoa(os.Getpid()))
+
+	p := &process{exited: make(chan struct{}), done: make(chan struct{}), live: make(chan struct{}), output: &tailBuffer{max: 16 << 10}}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = k.opts.Dir
+	cmd.Env = env
+	var out io.Writer = p.output
+	if k.opts.Output != nil {
+		out = io.MultiWriter(p.output, k.opts.Output)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Grandchildren may hold the output pipes open; don't wait for them.
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("kernel: start %s: %w (argv %q from %s)", k.spec.Name, err, argv, filepath.Join(k.spec.Dir, "kernel.json"))
+	}
+	p.cmd = cmd
+	p.pgid = cmd.Process.Pid
+	go func() {
+		err := cmd.Wait()
+		// The kernel's children live in its group; none outlive it.
+		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		if err == nil {
+			err = errors.New("exited")
+		}
+		p.markDead(fmt.Errorf("%w: process %d %v; its output: %s", ErrKernelDied, p.pgid, err, p.output.tail(2000)))
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func (p *process) markDead(err error) {
+	p.doneOnce.Do(func() {
+		p.err = err
+		close(p.done)
+	})
+}
+
+// connect dials the five sockets. zmq4 dials eagerly, so each retries until
+// the kernel has bound its port, the process exits, or ctx ends.
+func (k *Kernel) connect(ctx context.Context, p *process, conn ConnectionInfo) error {
+	stop := context.AfterFunc(ctx, p.cancel)
+	defer stop()
+	go func() {
+		select {
+		case <-p.exited:
+			p.cancel()
+		case <-p.ctx.Done():
+		}
+	}()
+	opts := func(id []byte) []zmq4.Option {
+		o := []zmq4.Option{zmq4.WithDialerRetry(5 * time.Millisecond), zmq4.WithDialerMaxRetries(-1), zmq4.WithLogger(log.New(io.Discard, "", 0))}
+		if id != nil {
+			o = append(o, zmq4.WithID(zmq4.SocketIdentity(id)))
+		}
+		return o
+	}
+	// shell, control and stdin share one identity so the kernel can route
+	// input_request to the client that asked for the execution.
+	ident := []byte(k.sess.id)
+	p.shell = zmq4.NewDealer(p.ctx, opts(ident)...)
+	p.control = zmq4.NewDealer(p.ctx, opts(ident)...)
+	p.stdin = zmq4.NewDealer(p.ctx, opts(ident)...)
+	p.iopub = zmq4.NewSub(p.ctx, opts(nil)...)
+	p.hb = zmq4.NewReq(p.ctx, opts(nil)...)
+	if err := p.iopub.SetOption(zmq4.OptionSubscribe, ""); err != nil {
+		return fmt.Errorf("subscribe iopub: %w", err)
+	}
+	type dial struct {
+		name string
+		s    zmq4.Socket
+		port int
+	}
+	dials := []dial{{"iopub", p.iopub, conn.IOPubPort}, {"shell", p.shell, conn.ShellPort}, {"control", p.control, conn.ControlPort}, {"stdin", p.stdin, conn.StdinPort}, {"hb", p.hb, conn.HBPort}}
+	errs := make(chan error, len(dials))
+	for _, d := range dials {
+		go func() {
+			if err := d.s.Dial(conn.Endpoint(d.port)); err != nil {
+				errs <- fmt.Errorf("connect %s: %w", d.name, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range dials {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return first
+	}
+	p.readers.Add(4)
+	go k.readLoop(p, p.iopub, "iopub")
+	go k.readLoop(p, p.shell, "shell")
+	go k.readLoop(p, p.control, "control")
+	go k.readLoop(p, p.stdin, "stdin")
+	return nil
+}
+
+// waitReady returns when the kernel has answered kernel_info and iopub is
+// live. A kernel whose iopub is an XPUB sends iopub_welcome as soon as our
+// subscription arrives; for others the status messages of our kernel_info
+// requests prove it. Until then kernel_info_request is repeated, as an early
+// request may reach a kernel whose subscription is not yet in place.
+func (k *Kernel) waitReady(ctx context.Context, p *process) error {
+	answered := false
+	for {
+		m := k.sess.newMessage("kernel_info_request", &KernelInfoRequest{})
+		r := k.register(m.Header.MsgID, p)
+		if err := k.send(p, p.shell, m); err != nil {
+			k.unregister(m.Header.MsgID, r)
+			return err
+		}
+		wait := time.NewTimer(time.Second)
+		if answered {
+			wait.Reset(200 * time.Millisecond)
+		}
+	loop:
+		for {
+			select {
+			case <-r.reply:
+				answered = true
+				select {
+				case <-p.live:
+					wait.Stop()
+					k.unregister(m.Header.MsgID, r)
+					return nil
+				default:
+				}
+			case <-p.live:
+				if answered {
+					wait.Stop()
+					k.unregister(m.Header.MsgID, r)
+					return nil
+				}
+			case <-wait.C:
+				break loop
+			case <-p.done:
+				wait.Stop()
+				k.unregister(m.Header.MsgID, r)
+				return p.err
+			case <-ctx.Done():
+				wait.Stop()
+				k.unregister(m.Header.MsgID, r)
+				return ctx.Err()
+			}
+		}
+		k.unregister(m.Header.MsgID, r)
+	}
+}
+
+// heartbeat pings the kernel once a second; if no echo arrives for 3 s the
+// kernel is declared dead and its process group killed.
+func (k *Kernel) heartbeat(p *process) {
+	const deadAfter = 3 * time.Second
+	dead := time.AfterFunc(deadAfter, func() {
+		p.markDead(fmt.Errorf("%w: no heartbeat for %s", ErrKernelDied, deadAfter))
+		if p.cmd != nil {
+			_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		}
+	})
+	defer dead.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if err := p.hb.Send(zmq4.NewMsg([]byte("ping"))); err != nil {
+			return
+		}
+		// A lost echo leaves Recv waiting; the timer declares death meanwhile.
+		if _, err := p.hb.Recv(); err != nil {
+			return
+		}
+		dead.Reset(deadAfter)
+		select {
+		case <-tick.C:
+		case <-p.done:
+			return
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+// send signs and writes a message on one of p's sockets.
+func (k *Kernel) send(p *process, s zmq4.Socket, m *Message) error {
+	frames, err := k.sess.encode(m)
+	if err != nil {
+		return err
+	}
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	if err := s.SendMulti(zmq4.NewMsgFrom(frames...)); err != nil {
+		select {
+		case <-p.done:
+			return p.err
+		default:
+		}
+		return fmt.Errorf("kernel: send %s: %w", m.Header.MsgType, err)
+	}
+	return nil
+}
+
+func (k *Kernel) register(id string, p *process) *request {
+	r := &request{proc: p, reply: make(chan *Message, 1), iopub: make(chan *Message, 64), stdin: make(chan *Message, 1), done: make(chan struct{})}
+	k.reqMu.Lock()
+	k.reqs[id] = r
+	k.reqMu.Unlock()
+	return r
+}
+
+func (k *Kernel) unregister(id string, r *request) {
+	k.reqMu.Lock()
+	delete(k.reqs, id)
+	k.reqMu.Unlock()
+	close(r.done)
+}
+
+func (k *Kernel) lookup(id string) *request {
+	k.reqMu.Lock()
+	defer k.reqMu.Unlock()
+	return k.reqs[id]
+}
+
+// readLoop receives, verifies and routes messages from one socket until the
+// process's sockets are closed.
+func (k *Kernel) readLoop(p *process, s zmq4.Socket, channel string) {
+	defer p.readers.Done()
+	for {
+		zm, err := s.Recv()
+		if err != nil {
+			if p.ctx.Err() != nil {
+				return
+			}
+			// The connection broke (the kernel died or restarts); zmq4
+			// blocks the next Recv until the socket is closed.
+			continue
+		}
+		m, err := k.sess.decode(zm.Frames)
+		if err != nil {
+			if errors.Is(err, ErrBadSignature) {
+				k.badSig.Add(1)
+			} else {
+				k.malformed.Add(1)
+			}
+			k.log.Debug().Err(err).Str("channel", channel).Msg("message dropped")
+			continue
+		}
+		if channel == "iopub" {
+			p.liveOnce.Do(func() { close(p.live) })
+		}
+		r := k.lookup(m.ParentID())
+		if r == nil {
+			k.unclaimed.Add(1)
+			continue
+		}
+		switch channel {
+		case "shell", "control":
+			select {
+			case r.reply <- m:
+			default: // a second reply to one request is ignored
+			}
+		case "stdin":
+			select {
+			case r.stdin <- m:
+			case <-r.done:
+			case <-p.ctx.Done():
+				return
+			}
+		case "iopub":
+			// Back-pressure: a slow OnMessage slows reading (bounded memory)
+			// rather than queueing without limit.
+			select {
+			case r.iopub <- m:
+			case <-r.done:
+			case <-p.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// teardown kills p's process group, waits for it, and closes its sockets.
+func (k *Kernel) teardown(p *process, why error) {
+	if p.cmd != nil {
+		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		<-p.exited
+	}
+	p.markDead(fmt.Errorf("%w: %v", ErrKernelDied, why))
+	p.closeSockets()
+}
+
+func (p *process) closeSockets() {
+	p.cancel()
+	for _, s := range []zmq4.Socket{p.shell, p.control, p.stdin, p.iopub, p.hb} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+	p.readers.Wait()
+}
+
+// environ is an environment list with set and get by name.
+type environ []string
+
+func (e *environ) set(name, value string) {
+	prefix := name + "="
+	for i, kv := range *e {
+		if strings.HasPrefix(kv, prefix) {
+			(*e)[i] = prefix + value
+			return
+		}
+	}
+	*e = append(*e, prefix+value)
+}
+
+func (e environ) get(name string) string {
+	prefix := name + "="
+	for _, kv := range e {
+		if strings.HasPrefix(kv, prefix) {
+			return kv[len(prefix):]
+		}
+	}
+	return ""
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+func (t *tailBuffer) tail(n int) string {
+	s := strings.TrimSpace(t.String())
+	if len(s) > n {
+		s = "..." + s[len(s)-n:]
+	}
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+var _ io.Writer = (*tailBuffer)(nil)
