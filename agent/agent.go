@@ -52,6 +52,10 @@ type State struct {
 	Next     int    // the number the proposed trial will get
 	Trials   []TrialSummary
 	Best     int // number of the best trial so far; 0 when none
+	// Spent is what LLM agents have spent in this experiment so far, summed
+	// from the journal, so that a resumed experiment keeps its token budget.
+	// Zero for a fresh experiment.
+	Spent Usage
 }
 
 // TrialSummary is one earlier trial as the journal tells it.
