@@ -1,0 +1,605 @@
+package agent
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"trialbook/specs"
+)
+
+// ErrCannotFix is returned by Fix when an agent has no repair for a cell.
+var ErrCannotFix = errors.New("cannot fix this cell")
+
+// Builtin is the offline strategist: it proposes trials from Jsonnet recipes
+// (specs/recipes) and decides from the journal's trials what to try next:
+// baselines, then model families, then feature research on the best trial,
+// then hyperparameter moves and seed bagging around the best.
+type Builtin struct {
+	dir     string // the experiment folder: data/ and trials/ are read for evidence
+	recipes []specs.Recipe
+}
+
+var _ Agent = (*Builtin)(nil)
+
+// NewBuiltin loads the built-in recipes and the problem's extra recipe files.
+func NewBuiltin(p *specs.Problem, experimentDir string) (*Builtin, error) {
+	rs, err := specs.LoadRecipes(p.Recipes)
+	if err != nil {
+		return nil, err
+	}
+	return &Builtin{dir: experimentDir, recipes: rs}, nil
+}
+
+// config is what a built-in trial runs; it is kept in the trial's tags so a
+// later proposal can start from the best trial.
+type config struct {
+	Recipe       string         `json:"recipe"` // the baseline or family recipe
+	Params       map[string]any `json:"params"`
+	Steps        []string       `json:"steps"`
+	Interactions [][2]string    `json:"interactions,omitempty"`
+	Ratios       [][2]string    `json:"ratios,omitempty"`
+}
+
+// Tag keys the strategist writes.
+const (
+	tagKey    = "idea"   // what was tried, so it is not tried again
+	tagConfig = "config" // JSON config
+	tagFamily = "family"
+)
+
+func (b *Builtin) recipe(name string) (specs.Recipe, bool) {
+	for _, r := range b.recipes {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return specs.Recipe{}, false
+}
+
+// Propose picks the next idea not yet tried.
+func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
+	if err := ctx.Err(); err != nil {
+		return Trial{}, err
+	}
+	task := s.Problem.Task
+	tried := map[string]bool{}
+	for _, t := range s.Trials {
+		// An interrupted trial says nothing about its idea: it may be tried again.
+		if t.Status != "interrupted" && t.Tags[tagKey] != "" {
+			tried[t.Tags[tagKey]] = true
+		}
+	}
+	// Baselines and families, in recipe order.
+	for _, stage := range []string{"baseline", "family"} {
+		for _, r := range b.recipes {
+			key := stage + ":" + r.Name
+			if r.Stage != stage || !r.Fits(task) || tried[key] {
+				continue
+			}
+			c := config{Recipe: r.Name, Params: r.Params}
+			return b.trial(s, key, r.Title, c, b.familyPlan(s, r))
+		}
+	}
+	best, ok := bestTrial(s)
+	if !ok {
+		return Trial{}, fmt.Errorf("%w: every baseline and family trial failed", ErrNoIdeas)
+	}
+	var bc config
+	if err := json.Unmarshal([]byte(best.Tags[tagConfig]), &bc); err != nil {
+		return Trial{}, fmt.Errorf("%w: best trial %d has no built-in config to build on", ErrNoIdeas, best.Number)
+	}
+	fam, ok := b.recipe(bc.Recipe)
+	if !ok {
+		return Trial{}, fmt.Errorf("%w: best trial %d used recipe %q, which is gone", ErrNoIdeas, best.Number, bc.Recipe)
+	}
+	cite := fmt.Sprintf("Trial %d (%s) is the best so far: %s.", best.Number, best.Title, scoreText(s, best))
+
+	{
+		for _, r := range b.recipes {
+			key := "feature:" + r.Step
+			if r.Stage != "feature" || !r.Fits(task) || tried[key] || slices.Contains(bc.Steps, r.Step) {
+				continue
+			}
+			evidence, c, ok := b.evidence(s, r, bc, best)
+			if !ok {
+				continue
+			}
+			plan := fmt.Sprintf("## Feature research: %s\n\n%s\n\n**Evidence.** %s\n\n**Why.** %s\n\nThe step is kept only if it beats trial %d by more than the noise between folds.",
+				r.Title, cite, evidence, r.Why, best.Number)
+			return b.trial(s, key, fmt.Sprintf("%s + %s", fam.Title, r.Title), c, plan)
+		}
+	}
+	for _, m := range fam.Moves {
+		key := "move:" + fam.Name + "/" + m.Name
+		if tried[key] {
+			continue
+		}
+		c := clone(bc)
+		maps.Copy(c.Params, m.Params)
+		plan := fmt.Sprintf("## Exploitation: %s, %s\n\n%s\n\n**Move.** %s: %s.\n\n**Why.** Tuning around the best trial is the cheapest remaining gain once families and feature steps have been compared.",
+			fam.Title, m.Name, cite, m.Why, paramsText(m.Params))
+		return b.trial(s, key, fmt.Sprintf("%s %s", fam.Title, m.Name), c, plan)
+	}
+	for _, r := range b.recipes {
+		key := "exploit:" + r.Step
+		if r.Stage != "exploit" || !r.Fits(task) || tried[key] || slices.Contains(bc.Steps, r.Step) {
+			continue
+		}
+		c := clone(bc)
+		c.Steps = append(c.Steps, r.Step)
+		plan := fmt.Sprintf("## Exploitation: %s\n\n%s\n\n**Why.** %s", r.Title, cite, r.Why)
+		return b.trial(s, key, fmt.Sprintf("%s + %s", fam.Title, r.Title), c, plan)
+	}
+	// Then the runner-up family's moves, on the best trial's feature steps.
+	if second, ok := runnerUp(s, fam.Name); ok {
+		var sc config
+		if json.Unmarshal([]byte(second.Tags[tagConfig]), &sc) == nil {
+			if sf, ok := b.recipe(sc.Recipe); ok {
+				for _, m := range append([]specs.Move{{Name: "as-is", Why: "the same parameters"}}, sf.Moves...) {
+					key := "cross:" + sf.Name + "/" + m.Name
+					if tried[key] {
+						continue
+					}
+					c := clone(bc)
+					c.Recipe, c.Params = sf.Name, maps.Clone(sc.Params)
+					maps.Copy(c.Params, m.Params)
+					plan := fmt.Sprintf("## Exploitation: the runner-up family with the best trial's features\n\n%s Trial %d (%s) is the best %s trial: %s.\n\n**Move.** %s with the feature steps of trial %d (%s), %s.\n\n**Why.** A family that was close to the best may overtake it once it gets the same features.",
+						cite, second.Number, second.Title, sf.Title, scoreText(s, second), sf.Title, best.Number, strings.Join(bc.Steps, ", "), m.Why)
+					return b.trial(s, key, fmt.Sprintf("%s %s + best features", sf.Title, m.Name), c, plan)
+				}
+			}
+		}
+	}
+	// Last: random perturbations of the best trial's numeric parameters,
+	// seeded by the trial number so a re-run proposes the same.
+	c := clone(bc)
+	moved := perturb(c.Params, uint64(s.Next))
+	if len(moved) == 0 {
+		return Trial{}, fmt.Errorf("%w: tried every recipe around trial %d", ErrNoIdeas, best.Number)
+	}
+	key := fmt.Sprintf("random:%d", s.Next)
+	plan := fmt.Sprintf("## Exploitation: a random step around the best\n\n%s Every recipe has been tried, so this trial moves the best trial's parameters at random: %s.", cite, paramsText(moved))
+	return b.trial(s, key, fmt.Sprintf("%s random step", fam.Title), c, plan)
+}
+
+// Fix has no model to reason with: a missing package or anything else ends
+// the trial with the reason.
+func (b *Builtin) Fix(ctx context.Context, f FixRequest) (Fix, error) {
+	if f.Ename == "ModuleNotFoundError" || f.Ename == "ImportError" {
+		return Fix{}, fmt.Errorf("%w: %s: %s is not installed in the kernel's environment", ErrCannotFix, f.Ename, f.Evalue)
+	}
+	return Fix{}, fmt.Errorf("%w: the built-in strategist has no repair for %s: %s", ErrCannotFix, f.Ename, f.Evalue)
+}
+
+func clone(c config) config {
+	out := c
+	out.Params = maps.Clone(c.Params)
+	if out.Params == nil {
+		out.Params = map[string]any{}
+	}
+	out.Steps = slices.Clone(c.Steps)
+	out.Interactions = slices.Clone(c.Interactions)
+	out.Ratios = slices.Clone(c.Ratios)
+	return out
+}
+
+func bestTrial(s State) (TrialSummary, bool) {
+	for _, t := range s.Trials {
+		if t.Number == s.Best && t.Tags[tagConfig] != "" {
+			return t, true
+		}
+	}
+	// No decision recorded (or the best is not a built-in trial): the best
+	// scored built-in trial by CV.
+	var best TrialSummary
+	found := false
+	for _, t := range s.Trials {
+		if (t.Status != "kept" && t.Status != "discarded") || t.Tags[tagConfig] == "" {
+			continue
+		}
+		if !found || beats(s, t.CV, best.CV) {
+			best, found = t, true
+		}
+	}
+	return best, found
+}
+
+func runnerUp(s State, bestFamily string) (TrialSummary, bool) {
+	var out TrialSummary
+	found := false
+	for _, t := range s.Trials {
+		if (t.Status != "kept" && t.Status != "discarded") || t.Tags[tagFamily] == "" || t.Tags[tagFamily] == bestFamily || t.Tags[tagFamily] == "dummy" {
+			continue
+		}
+		if !found || beats(s, t.CV, out.CV) {
+			out, found = t, true
+		}
+	}
+	return out, found
+}
+
+func beats(s State, a, b float64) bool {
+	if s.Problem.Metric.Direction == specs.Maximize {
+		return a > b
+	}
+	return a < b
+}
+
+func scoreText(s State, t TrialSummary) string {
+	txt := fmt.Sprintf("CV %s %.5g ± %.2g", s.Problem.Metric.Name, t.CV, t.CVStd)
+	if t.Holdout != nil {
+		txt += fmt.Sprintf(", holdout %.5g", *t.Holdout)
+	}
+	return txt
+}
+
+func paramsText(p map[string]any) string {
+	keys := slices.Sorted(maps.Keys(p))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%v", k, p[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// familyPlan explains a baseline or family trial, citing what came before.
+func (b *Builtin) familyPlan(s State, r specs.Recipe) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "## %s\n\n%s\n\n", r.Title, r.Why)
+	if r.Stage == "baseline" {
+		fmt.Fprintf(&sb, "This is a baseline: it sets the bar for %s on the harness's %d folds.", s.Problem.Metric.Name, s.Problem.Validation.Folds)
+		return sb.String()
+	}
+	var done []string
+	for _, t := range s.Trials {
+		if t.Status == "kept" || t.Status == "discarded" {
+			done = append(done, fmt.Sprintf("trial %d (%s) %.5g", t.Number, t.Title, t.CV))
+		}
+	}
+	if len(done) > 0 {
+		fmt.Fprintf(&sb, "So far, CV %s: %s. ", s.Problem.Metric.Name, strings.Join(done, "; "))
+	}
+	if best, ok := bestTrial(s); ok {
+		fmt.Fprintf(&sb, "Trial %d is the best. ", best.Number)
+	}
+	sb.WriteString("Each model family is tried once with sensible defaults before any tuning, so that the comparison between families is fair; the best family then gets feature research and tuning.")
+	return sb.String()
+}
+
+// evidence checks that a feature step's precondition holds in the data or in
+// earlier trials and says so in words; ok is false when it does not apply.
+func (b *Builtin) evidence(s State, r specs.Recipe, bc config, best TrialSummary) (string, config, bool) {
+	c := clone(bc)
+	c.Steps = append(c.Steps, r.Step)
+	prof, err := profileTrain(filepath.Join(b.dir, "data", "train.csv"), s.Problem.Target)
+	if err != nil {
+		return "", c, false
+	}
+	switch r.When {
+	case "skewed-target":
+		if !prof.targetNumeric || prof.skew <= 0.75 || prof.targetMin < 0 {
+			return "", c, false
+		}
+		return fmt.Sprintf("The target %s has skewness %.2f (above 0.75) and no negative values.", s.Problem.Target, prof.skew), c, true
+	case "missing-values":
+		if len(prof.missing) == 0 {
+			return "", c, false
+		}
+		return fmt.Sprintf("%d feature columns have missing values, most in %s.", len(prof.missing), strings.Join(topMissing(prof.missing, 5), ", ")), c, true
+	case "high-cardinality":
+		if len(prof.highCard) == 0 {
+			return "", c, false
+		}
+		return fmt.Sprintf("%d categorical columns have more than 10 levels: %s.", len(prof.highCard), strings.Join(prof.highCard, ", ")), c, true
+	case "importance":
+		top, from := b.importance(s, best)
+		if len(top) < 2 {
+			return "", c, false
+		}
+		ev := fmt.Sprintf("Trial %d's models ranked these numeric features strongest (share of importance): %s.", from, importanceText(top))
+		if r.Step == "interactions" {
+			n := min(4, len(top))
+			for i := 0; i < n; i++ {
+				for j := i + 1; j < n; j++ {
+					c.Interactions = append(c.Interactions, [2]string{top[i].Feature, top[j].Feature})
+				}
+			}
+			for i := 1; i < n; i++ {
+				c.Ratios = append(c.Ratios, [2]string{top[0].Feature, top[i].Feature})
+			}
+			ev += fmt.Sprintf(" This trial adds the %d pairwise products of the top %d and the ratios of %s to the next %d.", len(c.Interactions), n, top[0].Feature, n-1)
+			// The step name alone would not say which columns; keep it for
+			// the record but the columns live in the config.
+			c.Steps = slices.DeleteFunc(c.Steps, func(s string) bool { return s == "interactions" })
+			c.Steps = append(c.Steps, "interactions")
+		}
+		return ev, c, true
+	case "":
+		return "No precondition.", c, true
+	}
+	return "", c, false
+}
+
+type featureImportance struct {
+	Feature    string  `json:"feature"`
+	Importance float64 `json:"importance"`
+	Numeric    bool    `json:"numeric"`
+}
+
+// importance reads the ranking the best trial (or else the latest tree
+// trial) wrote to trials/NNN/importance.json: numeric original columns only.
+func (b *Builtin) importance(s State, best TrialSummary) ([]featureImportance, int) {
+	order := []TrialSummary{best}
+	for i := len(s.Trials) - 1; i >= 0; i-- {
+		order = append(order, s.Trials[i])
+	}
+	for _, t := range order {
+		raw, err := os.ReadFile(filepath.Join(b.dir, "trials", fmt.Sprintf("%03d", t.Number), "importance.json"))
+		if err != nil {
+			continue
+		}
+		var all []featureImportance
+		if json.Unmarshal(raw, &all) != nil {
+			continue
+		}
+		var top []featureImportance
+		for _, f := range all {
+			if f.Numeric && f.Importance > 0 {
+				top = append(top, f)
+			}
+		}
+		sort.SliceStable(top, func(i, j int) bool { return top[i].Importance > top[j].Importance })
+		if len(top) > 5 {
+			top = top[:5]
+		}
+		return top, t.Number
+	}
+	return nil, 0
+}
+
+func importanceText(fs []featureImportance) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = fmt.Sprintf("%s %.3f", f.Feature, f.Importance)
+	}
+	return strings.Join(parts, ", ")
+}
+
+type trainProfile struct {
+	targetNumeric   bool
+	skew, targetMin float64
+	missing         map[string]int
+	highCard        []string
+}
+
+func topMissing(m map[string]int, n int) []string {
+	keys := slices.Collect(maps.Keys(m))
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	if len(keys) > n {
+		keys = keys[:n]
+	}
+	for i, k := range keys {
+		keys[i] = fmt.Sprintf("%s (%d rows)", k, m[k])
+	}
+	return keys
+}
+
+func isMissing(v string) bool {
+	switch strings.TrimSpace(v) {
+	case "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "<NA>", "#N/A", "n/a":
+		return true
+	}
+	return false
+}
+
+// profileTrain reads the data view's training part for the evidence the
+// feature steps need.
+func profileTrain(path, target string) (trainProfile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return trainProfile{}, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	header, err := r.Read()
+	if err != nil {
+		return trainProfile{}, err
+	}
+	n := len(header)
+	missing := make([]int, n)
+	numeric := make([]bool, n)
+	for i := range numeric {
+		numeric[i] = true
+	}
+	levels := make([]map[string]bool, n)
+	for i := range levels {
+		levels[i] = map[string]bool{}
+	}
+	var ys []float64
+	ti := slices.Index(header, target)
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return trainProfile{}, err
+		}
+		for i, v := range rec {
+			if isMissing(v) {
+				missing[i]++
+				continue
+			}
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				numeric[i] = false
+			}
+			if len(levels[i]) <= 11 {
+				levels[i][v] = true
+			}
+		}
+		if ti >= 0 {
+			if y, err := strconv.ParseFloat(rec[ti], 64); err == nil {
+				ys = append(ys, y)
+			}
+		}
+	}
+	p := trainProfile{missing: map[string]int{}}
+	for i, h := range header {
+		if i == ti {
+			continue
+		}
+		if missing[i] > 0 {
+			p.missing[h] = missing[i]
+		}
+		if !numeric[i] && len(levels[i]) > 10 {
+			p.highCard = append(p.highCard, h)
+		}
+	}
+	if ti >= 0 && numeric[ti] && len(ys) > 2 {
+		p.targetNumeric = true
+		p.skew, p.targetMin = skewness(ys)
+	}
+	return p, nil
+}
+
+// skewness is the sample skewness (Fisher-Pearson, as pandas' skew) and min.
+func skewness(x []float64) (float64, float64) {
+	n := float64(len(x))
+	var mean, lo float64 = 0, math.Inf(1)
+	for _, v := range x {
+		mean += v
+		lo = math.Min(lo, v)
+	}
+	mean /= n
+	var m2, m3 float64
+	for _, v := range x {
+		d := v - mean
+		m2 += d * d
+		m3 += d * d * d
+	}
+	m2 /= n
+	m3 /= n
+	if m2 == 0 {
+		return 0, lo
+	}
+	g1 := m3 / math.Pow(m2, 1.5)
+	return g1 * math.Sqrt(n*(n-1)) / (n - 2), lo
+}
+
+// perturb moves a few numeric parameters by a random factor in [0.7, 1.4],
+// returning what moved.
+func perturb(p map[string]any, seed uint64) map[string]any {
+	moved := map[string]any{}
+	keys := slices.Sorted(maps.Keys(p))
+	x := seed*6364136223846793005 + 1442695040888963407
+	next := func() float64 {
+		x ^= x >> 33
+		x *= 0xff51afd7ed558ccd
+		x ^= x >> 33
+		return float64(x%10000) / 10000
+	}
+	for _, k := range keys {
+		v, ok := p[k].(float64)
+		if !ok || next() < 0.5 {
+			continue
+		}
+		f := 0.7 + 0.7*next()
+		nv := v * f
+		if v == math.Trunc(v) && v >= 2 {
+			nv = math.Max(1, math.Round(nv))
+		}
+		if v > 0 && v <= 1 && nv > 1 {
+			nv = 1
+		}
+		p[k] = nv
+		moved[k] = nv
+	}
+	return moved
+}
+
+var cellTemplates = template.Must(template.New("cells").Parse(
+	`{{define "features"}}` + cellFeatures + `{{end}}{{define "model"}}` + cellModel + `{{end}}{{define "cv"}}` + cellCV + `{{end}}{{define "handback"}}` + cellHandBack + `{{end}}`))
+
+// pyString writes s as a Python string literal (JSON's escapes are Python's).
+func pyString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func (b *Builtin) trial(s State, key, title string, c config, plan string) (Trial, error) {
+	r, ok := b.recipe(c.Recipe)
+	if !ok {
+		return Trial{}, fmt.Errorf("no recipe %q", c.Recipe)
+	}
+	kind := "regression"
+	if s.Problem.Task != specs.Regression {
+		kind = "classification"
+	}
+	expr := r.Model[kind]
+	if expr == "" {
+		return Trial{}, fmt.Errorf("recipe %q has no model for %s", r.Name, kind)
+	}
+	if c.Params == nil {
+		c.Params = map[string]any{}
+	}
+	if c.Steps == nil {
+		c.Steps = []string{}
+	}
+	cfgJSON, err := json.Marshal(c)
+	if err != nil {
+		return Trial{}, err
+	}
+	paramsJSON, _ := json.Marshal(c.Params)
+	feat := "none added"
+	if len(c.Steps) > 0 {
+		feat = strings.Join(c.Steps, ", ")
+	}
+	data := map[string]string{
+		"FeatureSummary": feat,
+		"ConfigLiteral":  pyString(string(cfgJSON)),
+		"ModelSummary":   fmt.Sprintf("%s (%s preprocessing)", r.Title, orDefault(r.Preprocess, "none")),
+		"Imports":        r.Imports,
+		"ParamsLiteral":  pyString(string(paramsJSON)),
+		"Preprocess":     pyString(orDefault(r.Preprocess, "none")),
+		"ModelExpr":      expr,
+	}
+	var cells []string
+	for _, name := range []string{"features", "model", "cv", "handback"} {
+		var sb strings.Builder
+		if err := cellTemplates.ExecuteTemplate(&sb, name, data); err != nil {
+			return Trial{}, err
+		}
+		cells = append(cells, sb.String())
+	}
+	return Trial{
+		Title: title,
+		Plan:  plan,
+		Cells: cells,
+		Tags:  map[string]string{tagKey: key, tagConfig: string(cfgJSON), tagFamily: r.Family},
+	}, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
