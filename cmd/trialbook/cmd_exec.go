@@ -183,4 +183,3 @@ func humanSize(n int) string {
 	}
 	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
-
