@@ -350,6 +350,10 @@ func pyNumber(lit string) (string, error) {
 	return pyFloat(f), nil
 }
 
+// PythonFloat formats f as Python's repr(f) does (json.dumps writes
+// NaN, Infinity and -Infinity for the non-finite values).
+func PythonFloat(f float64) string { return pyFloat(f) }
+
 // pyFloat formats like Python's float.__repr__ (shortest round-trip digits,
 // fixed notation for exponents in [-4, 16), scientific otherwise) and like
 // json.dumps for non-finite values.
