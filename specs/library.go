@@ -25,9 +25,9 @@ const LibraryName = "trialbook.libsonnet"
 // embeddedPrefix marks files found in the embedded library in error traces.
 const embeddedPrefix = "<trialbook>/"
 
-// Library returns the source of an embedded library file, e.g.
-// Library("trialbook.libsonnet"), for tools that want to show or vendor it.
-func Library(name string) (string, error) {
+// LibrarySource returns the source of an embedded library file, e.g.
+// LibrarySource("trialbook.libsonnet"), for tools that want to show or vendor it.
+func LibrarySource(name string) (string, error) {
 	b, err := fs.ReadFile(libraryFS, path.Join("lib", name))
 	if err != nil {
 		return "", fmt.Errorf("trialbook library has no %q: %w", name, err)

@@ -433,7 +433,50 @@ func (c *checker) agentsMD(obj map[string]any) AgentsMD {
 			After:   c.str(s, path, "after", ""),
 		}
 	}
+	c.sectionRefs(md)
 	return md
+}
+
+// sectionRefs checks that new sections are complete and that after, order
+// and the template refer to sections and parse.
+func (c *checker) sectionRefs(md AgentsMD) {
+	known := SectionIDs()
+	all := append([]string(nil), known...)
+	for id := range md.Sections {
+		if !contains(all, id) {
+			all = append(all, id)
+		}
+	}
+	sort.Strings(all[len(known):])
+	for _, id := range all[len(known):] {
+		if s := md.Sections[id]; !s.Omit && (s.Title == "" || s.Body == "") {
+			c.issues.add("agentsMd.sections."+id, "is not a default section, so it needs a title and a body to be added;%s default sections: %s", didYouMean(id, known), quoteList(known))
+		}
+	}
+	for _, id := range sortedSectionIDs(md.Sections) {
+		if after := md.Sections[id].After; after != "" && !contains(all, after) {
+			c.issues.add("agentsMd.sections."+id+".after", "%q is not a section;%s sections: %s", after, didYouMean(after, all), quoteList(all))
+		}
+	}
+	for i, id := range md.Order {
+		if !contains(all, id) {
+			c.issues.add(fmt.Sprintf("agentsMd.order[%d]", i), "%q is not a section;%s sections: %s", id, didYouMean(id, all), quoteList(all))
+		}
+	}
+	if md.Template != "" {
+		if _, err := parseTemplate(md.Template); err != nil {
+			c.issues.add("agentsMd.template", "%v", strings.TrimPrefix(err.Error(), "agentsMd.template: "))
+		}
+	}
+}
+
+func sortedSectionIDs(m map[string]Section) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // unknown reports fields that trialbook does not know, with the nearest

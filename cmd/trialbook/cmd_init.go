@@ -2,10 +2,87 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"trialbook/specs"
 )
 
-// runInit is not built yet; its issue owns this file.
+// runInit writes a commented starter problem.jsonnet into DIR.
 func runInit(ctx context.Context, a *app, args []string) error {
-	return errors.New("not built yet")
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	var opts specs.InitOptions
+	fs.StringVar(&opts.Data, "data", "", "the dataset, CSV or Parquet (required)")
+	fs.StringVar(&opts.Target, "target", "", "the column to predict (required)")
+	fs.StringVar(&opts.Task, "task", "", "regression, binary, multiclass or classification (default: guessed from the target)")
+	fs.StringVar(&opts.Metric, "metric", "", "the metric (default: the task's usual one); one of "+strings.Join(specs.MetricNames(""), ", "))
+	fs.StringVar(&opts.Name, "name", "", "the problem's name (default: the folder's name)")
+	fs.StringVar(&opts.Context, "context", "", "free text for agents: what a row is, units, quirks")
+	pos, err := parseSpecArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("want one folder, got %d arguments: %w", len(pos), errUsage)
+	}
+	path, guessed, err := specs.Init(pos[0], opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "wrote %s\n", path)
+	for _, g := range guessed {
+		fmt.Fprintf(a.stdout, "  guessed %s\n", g)
+	}
+	fmt.Fprintf(a.stdout, "next: edit it (fill in the context), then 'trialbook check %s'\n", pos[0])
+	return nil
+}
+
+// parseSpecArgs parses flags wherever they appear among the positional
+// arguments (`init DIR --data F` as well as `init --data F DIR`), which the
+// flag package alone stops at.
+func parseSpecArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// specsJPath collects repeated -J folders.
+type specsJPath []string
+
+func (j *specsJPath) String() string     { return strings.Join(*j, ",") }
+func (j *specsJPath) Set(s string) error { *j = append(*j, s); return nil }
+
+// specsExtVars collects repeated --ext-str key=value.
+type specsExtVars map[string]string
+
+func (e specsExtVars) String() string { return fmt.Sprint(map[string]string(e)) }
+func (e specsExtVars) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q: want KEY=VALUE", s)
+	}
+	e[k] = v
+	return nil
+}
+
+// specsLoadFlags adds -J and --ext-str to fs and returns the options they fill.
+func specsLoadFlags(fs *flag.FlagSet) *specs.LoadOptions {
+	opts := &specs.LoadOptions{ExtVars: map[string]string{}}
+	fs.Var((*specsJPath)(&opts.JPath), "J", "add a Jsonnet import folder, searched after the embedded library and the problem's folder (repeatable)")
+	fs.Var(specsExtVars(opts.ExtVars), "ext-str", "set a Jsonnet external variable, KEY=VALUE (repeatable)")
+	return opts
 }
