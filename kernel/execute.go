@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -266,6 +267,9 @@ func (k *Kernel) Restart(ctx context.Context) error {
 	if closed {
 		return ErrClosed
 	}
+	if p != nil && p.cmd == nil {
+		return errors.New("kernel: restart: this kernel was not started by trialbook (Connect); restart it where it was started")
+	}
 	if p != nil {
 		k.stop(ctx, p, true)
 	}
@@ -297,7 +301,35 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 	if p != nil {
 		k.stop(ctx, p, false)
 	}
-	os.Remove(k.connFile)
+	if k.connFile != "" {
+		os.Remove(k.connFile)
+		if c := k.Connection(); c.Transport == "ipc" {
+			// A killed kernel leaves its socket files behind.
+			for _, port := range []int{c.ShellPort, c.IOPubPort, c.StdinPort, c.ControlPort, c.HBPort} {
+				os.Remove(c.IP + "-" + strconv.Itoa(port))
+			}
+		}
+	}
+	return nil
+}
+
+// Close disconnects the client from a kernel attached with Connect, leaving
+// the kernel running. For a kernel trialbook started it is Shutdown.
+func (k *Kernel) Close(ctx context.Context) error {
+	k.mu.Lock()
+	p := k.proc
+	owned := p != nil && p.cmd != nil
+	if !owned {
+		k.closed = true
+	}
+	k.mu.Unlock()
+	if owned {
+		return k.Shutdown(ctx)
+	}
+	if p != nil {
+		p.markDead(fmt.Errorf("%w: disconnected", ErrKernelDied))
+		p.closeSockets()
+	}
 	return nil
 }
 

@@ -225,6 +225,49 @@ func Start(ctx context.Context, spec *Spec, opts StartOptions) (*Kernel, error) 
 	return k, nil
 }
 
+// Connect attaches a client to a kernel that something else started (a
+// JupyterLab kernel, say) from its connection info. Such a kernel is
+// interrupted by message, Shutdown only sends it shutdown_request, and
+// Restart is refused.
+func Connect(ctx context.Context, info ConnectionInfo, opts StartOptions) (*Kernel, error) {
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 60 * time.Second
+	}
+	id := newMsgID()
+	k := &Kernel{
+		id:   id,
+		spec: &Spec{Name: info.KernelName, InterruptMode: "message"},
+		opts: opts,
+		log:  opts.Logger.With().Str("kernel", id[:8]).Logger(),
+		sess: newSession([]byte(info.Key), username()),
+		conn: info,
+		reqs: map[string]*request{},
+	}
+	p := newProcess()
+	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+	if err := k.connect(ctx, p, info); err != nil {
+		k.teardown(p, err)
+		return nil, fmt.Errorf("kernel: connect: %w", err)
+	}
+	if err := k.waitReady(ctx, p); err != nil {
+		k.teardown(p, err)
+		if n := k.badSig.Load(); n > 0 {
+			return nil, fmt.Errorf("kernel: connect: not ready: %w (%w: %d messages dropped; is the key right?)", err, ErrBadSignature, n)
+		}
+		return nil, fmt.Errorf("kernel: connect: not ready: %w", err)
+	}
+	k.proc = p
+	go k.heartbeat(p)
+	return k, nil
+}
+
+func newProcess() *process {
+	p := &process{exited: make(chan struct{}), done: make(chan struct{}), live: make(chan struct{}), output: &tailBuffer{max: 16 << 10}}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	return p
+}
+
 func username() string {
 	for _, v := range []string{"USER", "LOGNAME"} {
 		if u := os.Getenv(v); u != "" {
@@ -279,12 +322,14 @@ func (k *Kernel) launch(ctx context.Context, conn ConnectionInfo, resv *portRese
 	ctx, cancel := context.WithTimeout(ctx, k.opts.StartTimeout)
 	defer cancel()
 	if err := k.connect(ctx, p, conn); err != nil {
+		err = k.startError(ctx, p, err)
 		k.teardown(p, err)
-		return k.startError(ctx, p, err)
+		return err
 	}
 	if err := k.waitReady(ctx, p); err != nil {
+		err = k.startError(ctx, p, err)
 		k.teardown(p, err)
-		return k.startError(ctx, p, err)
+		return err
 	}
 	k.mu.Lock()
 	k.proc = p
@@ -295,6 +340,9 @@ func (k *Kernel) launch(ctx context.Context, conn ConnectionInfo, resv *portRese
 }
 
 func (k *Kernel) startError(ctx context.Context, p *process, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("kernel: start %s: not ready: %w (process output: %s)", k.spec.Name, ctx.Err(), p.output.tail(2000))
+	}
 	select {
 	case <-p.exited:
 		out := p.output.String()
@@ -303,9 +351,6 @@ func (k *Kernel) startError(ctx context.Context, p *process, err error) error {
 		}
 		return fmt.Errorf("kernel: start %s: %w", k.spec.Name, p.err)
 	default:
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("kernel: start %s: not ready: %w (process output: %s)", k.spec.Name, err, p.output.tail(2000))
 	}
 	return fmt.Errorf("kernel: start %s: %w", k.spec.Name, err)
 }
@@ -328,8 +373,7 @@ func (k *Kernel) spawn() (*process, error) {
 	}
 	env.set("JPY_PARENT_PID", strconv.Itoa(os.Getpid()))
 
-	p := &process{exited: make(chan struct{}), done: make(chan struct{}), live: make(chan struct{}), output: &tailBuffer{max: 16 << 10}}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p := newProcess()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = k.opts.Dir
 	cmd.Env = env
@@ -349,7 +393,7 @@ func (k *Kernel) spawn() (*process, error) {
 	go func() {
 		err := cmd.Wait()
 		// The kernel's children live in its group; none outlive it.
-		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		killGroup(p.pgid, 5*time.Second)
 		if err == nil {
 			err = errors.New("exited")
 		}
