@@ -2,10 +2,101 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"trialbook/journal"
+	"trialbook/lab"
 )
 
-// runStatus is not built yet; its issue owns this file.
+// runStatus prints an experiment's progress and leaderboard, folded from its
+// journal.
 func runStatus(ctx context.Context, a *app, args []string) error {
-	return errors.New("not built yet")
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	top := fs.Int("n", 0, "show only the best N trials (0: all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errUsage
+	}
+	dir := fs.Arg(0)
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		dir = filepath.Dir(dir) // a problem file: its folder
+	}
+	events, err := journal.ReadFile(filepath.Join(dir, lab.JournalFile))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return fmt.Errorf("%s has no %s: start it with 'trialbook run %s'", dir, lab.JournalFile, dir)
+		}
+		return err
+	}
+	s := journal.Fold(events)
+	name := dir
+	if s.Problem != nil {
+		name = fmt.Sprintf("%s (%s, %s %s, %s)", s.Problem.Name, s.Problem.Task, s.Problem.Metric, s.Problem.Direction, s.Problem.Validation)
+	}
+	fmt.Fprintf(a.stdout, "%s\n", name)
+	c := s.Counts
+	fmt.Fprintf(a.stdout, "status %s · %d done (%d kept, %d discarded, %d failed, %d interrupted)", s.Status, c.Done, c.Kept, c.Discarded, c.Failed, c.Interrupted)
+	if c.Total > 0 {
+		fmt.Fprintf(a.stdout, " of %d", c.Total)
+	}
+	fmt.Fprintf(a.stdout, " · %s elapsed\n", time.Duration(s.Elapsed).Round(time.Second))
+	if s.Error != "" {
+		fmt.Fprintf(a.stdout, "error: %s\n", s.Error)
+	}
+	for _, r := range s.Running {
+		cell := "starting"
+		if r.Cell != nil {
+			cell = fmt.Sprintf("cell %d", *r.Cell)
+		}
+		fmt.Fprintf(a.stdout, "running: #%d %s (%s)\n", r.Trial, r.Title, cell)
+	}
+	fmt.Fprintln(a.stdout)
+	printLeaderboard(a.stdout, &s, *top)
+	return nil
+}
+
+// printLeaderboard writes the leaderboard as a table, best first.
+func printLeaderboard(w io.Writer, s *journal.Snapshot, top int) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	metric := "score"
+	if s.Problem != nil {
+		metric = s.Problem.Metric
+	}
+	fmt.Fprintf(tw, "#\ttrial\tstatus\tCV %s\t± std\tholdout\ttime\ttitle\n", metric)
+	for i, r := range s.Leaderboard {
+		if top > 0 && i >= top {
+			break
+		}
+		cv, std, hold := "-", "-", "-"
+		if r.Score != nil {
+			cv, std = fmt.Sprintf("%.6g", r.Score.CV), fmt.Sprintf("%.3g", r.Score.CVStd)
+			if r.Score.Holdout != nil {
+				hold = fmt.Sprintf("%.6g", *r.Score.Holdout)
+			}
+		}
+		title := r.Title
+		if r.Status == journal.TrialStatusFailed || r.Status == journal.TrialStatusInterrupted {
+			title += " — " + firstLine(r.Reason)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, r.Trial, r.Status, cv, std, hold, time.Duration(r.Duration).Round(100*time.Millisecond), title)
+	}
+	tw.Flush()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	return s
 }

@@ -1,0 +1,139 @@
+package lab
+
+import (
+	"fmt"
+	"math"
+
+	"trialbook/journal"
+)
+
+// KeepK is how many standard errors of the paired fold differences a trial
+// must improve on the best by to be kept.
+const KeepK = 1.0
+
+// Decide says whether a scored trial beats the best so far by more than
+// noise. The comparison is paired on the shared folds: with d_i the
+// improvement on fold i (best minus candidate when minimising), the trial is
+// kept when mean(d) > KeepK * sd(d)/sqrt(n), i.e. the mean improvement is
+// larger than its own standard error. With no best yet, the trial is kept.
+func Decide(m Metric, cand *journal.Score, bestTrial int, best *journal.Score) (keep bool, reason string) {
+	if best == nil {
+		return true, "first scored trial: it becomes the best"
+	}
+	if len(best.Folds) != len(cand.Folds) || len(cand.Folds) < 2 {
+		// Without paired folds, fall back to the means.
+		if m.Better(cand.CV, best.CV) {
+			return true, fmt.Sprintf("CV %.6g beats trial %d's %.6g (no paired folds to test noise)", cand.CV, bestTrial, best.CV)
+		}
+		return false, fmt.Sprintf("CV %.6g does not beat trial %d's %.6g", cand.CV, bestTrial, best.CV)
+	}
+	n := float64(len(cand.Folds))
+	d := make([]float64, len(cand.Folds))
+	var mean float64
+	for i := range d {
+		d[i] = best.Folds[i] - cand.Folds[i]
+		if m.Maximize {
+			d[i] = -d[i]
+		}
+		mean += d[i]
+	}
+	mean /= n
+	var ss float64
+	for _, v := range d {
+		ss += (v - mean) * (v - mean)
+	}
+	se := math.Sqrt(ss/(n-1)) / math.Sqrt(n)
+	wins := 0
+	for _, v := range d {
+		if v > 0 {
+			wins++
+		}
+	}
+	detail := fmt.Sprintf("CV %.6g vs trial %d's %.6g: mean fold improvement %.4g, standard error %.4g, better on %d of %d folds", cand.CV, bestTrial, best.CV, mean, se, wins, len(d))
+	if mean > 0 && mean > KeepK*se {
+		return true, "beats the best by more than noise: " + detail
+	}
+	if mean > 0 {
+		return false, "better on average but within noise: " + detail
+	}
+	return false, "not better than the best: " + detail
+}
+
+// ScoreTrial computes the metric per fold on the out-of-fold predictions and
+// on the holdout.
+func ScoreTrial(m Metric, d *Data, oof, holdout Array) (*journal.Score, error) {
+	width := 1
+	if d.View.Task == "multiclass" {
+		width = len(d.View.Classes)
+	}
+	check := func(name string, a Array, rows int) (Predictions, error) {
+		switch {
+		case width == 1 && len(a.Shape) == 2 && a.Shape[1] == 1:
+		case width == 1 && len(a.Shape) != 1:
+			return Predictions{}, fmt.Errorf("%s predictions have shape %v, want (%d,): one number per row", name, a.Shape, rows)
+		case width > 1 && (len(a.Shape) != 2 || a.Shape[1] != width):
+			return Predictions{}, fmt.Errorf("%s predictions have shape %v, want (%d, %d): one probability per class", name, a.Shape, rows, width)
+		}
+		if a.Shape[0] != rows {
+			return Predictions{}, fmt.Errorf("%s predictions have %d rows, want %d", name, a.Shape[0], rows)
+		}
+		return Predictions{Values: a.Data, Width: width}, nil
+	}
+	po, err := check("out-of-fold", oof, d.View.Rows)
+	if err != nil {
+		return nil, err
+	}
+	ph, err := check("holdout", holdout, d.View.HoldoutRows)
+	if err != nil {
+		return nil, err
+	}
+	s := &journal.Score{Metric: m.Name, Direction: "minimize"}
+	if m.Maximize {
+		s.Direction = "maximize"
+	}
+	for f, fold := range d.Folds {
+		t, p := subset(d.Train, po, fold.Valid)
+		v, err := m.Score(t, p)
+		if err != nil {
+			return nil, fmt.Errorf("fold %d: %w", f+1, err)
+		}
+		s.Folds = append(s.Folds, v)
+	}
+	for _, v := range s.Folds {
+		s.CV += v
+	}
+	s.CV /= float64(len(s.Folds))
+	for _, v := range s.Folds {
+		s.CVStd += (v - s.CV) * (v - s.CV)
+	}
+	s.CVStd = math.Sqrt(s.CVStd / float64(len(s.Folds)))
+	if d.View.HoldoutRows > 0 {
+		v, err := m.Score(d.Holdout, ph)
+		if err != nil {
+			return nil, fmt.Errorf("holdout: %w", err)
+		}
+		s.Holdout = &v
+	}
+	return s, nil
+}
+
+func subset(t Truth, p Predictions, rows []int) (Truth, Predictions) {
+	var st Truth
+	sp := Predictions{Width: p.Width, Values: make([]float64, 0, len(rows)*p.Width)}
+	if t.K > 0 {
+		st.K = t.K
+		st.Classes = make([]int, len(rows))
+		for j, i := range rows {
+			st.Classes[j] = t.Classes[i]
+		}
+	} else {
+		st.Values = make([]float64, len(rows))
+		for j, i := range rows {
+			st.Values[j] = t.Values[i]
+		}
+	}
+	for _, i := range rows {
+		sp.Values = append(sp.Values, p.Values[i*p.Width:(i+1)*p.Width]...)
+	}
+	return st, sp
+}

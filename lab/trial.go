@@ -1,0 +1,323 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"trialbook/agent"
+	"trialbook/ipynb"
+	"trialbook/journal"
+	"trialbook/kernel"
+)
+
+// Cell metadata keys the harness writes.
+const (
+	metaKey  = "trialbook"
+	roleSet  = "setup"
+	roleCell = "agent"
+)
+
+// trialFailure ends a trial with a reason shown on the leaderboard.
+type trialFailure struct{ reason string }
+
+func (f *trialFailure) Error() string { return f.reason }
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+
+// runTrial runs one proposed trial on a kernel from the pool, scores it and
+// decides. Only journal errors are returned; a trial's own failure is an
+// event.
+func (e *experiment) runTrial(ctx context.Context, pool *kernel.Pool, n int, t agent.Trial) error {
+	rel := filepath.ToSlash(filepath.Join("trials", fmt.Sprintf("%03d-%s.ipynb", n, slug(t.Title))))
+	path := filepath.Join(e.opts.Dir, rel)
+	artifacts := filepath.Join(e.opts.Dir, "trials", fmt.Sprintf("%03d", n))
+	// A re-run trial number never reuses stale predictions.
+	for _, f := range []string{"oof.npy", "holdout.npy", "model.pkl", "importance.json"} {
+		_ = os.Remove(filepath.Join(artifacts, f))
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		return e.fail(n, time.Now(), fmt.Sprintf("creating %s: %v", artifacts, err))
+	}
+	nb := e.notebook(n, t)
+	if err := nb.WriteFile(path); err != nil {
+		return e.fail(n, time.Now(), fmt.Sprintf("writing %s: %v", rel, err))
+	}
+	k, err := pool.Get(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return e.interrupted(n, ctx)
+		}
+		return e.fail(n, time.Now(), fmt.Sprintf("no kernel: %v", err))
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = k.Shutdown(sctx)
+	}()
+	started := time.Now()
+	if _, err := e.emit(journal.Event{Type: journal.TrialStarted, Trial: n, Title: t.Title, Notebook: rel, Kernel: k.ID()}); err != nil {
+		return err
+	}
+	trialCtx := ctx
+	if d := e.p.Budget.TrialTime; d > 0 {
+		var cancel context.CancelFunc
+		trialCtx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("the trial ran past its time limit of %s", d))
+		defer cancel()
+	}
+	spent := t.Usage
+	err = e.runCells(trialCtx, k, nb, path, n, t, &spent)
+	dur := journal.Duration(time.Since(started))
+	var tf *trialFailure
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		_ = nb.WriteFile(path)
+		return e.interrupted(n, ctx)
+	case errors.Is(err, kernel.ErrKernelDied):
+		if _, err2 := e.emit(journal.Event{Type: journal.KernelDied, Trial: n, Kernel: k.ID(), Reason: err.Error()}); err2 != nil {
+			return err2
+		}
+		return e.failWith(n, dur, spent, fmt.Sprintf("the kernel died: %v", err))
+	case errors.As(err, &tf):
+		return e.failWith(n, dur, spent, tf.reason)
+	case trialCtx.Err() != nil:
+		return e.failWith(n, dur, spent, context.Cause(trialCtx).Error())
+	default:
+		return e.failWith(n, dur, spent, err.Error())
+	}
+	oof, err1 := ReadNpy(filepath.Join(artifacts, "oof.npy"))
+	hold, err2 := ReadNpy(filepath.Join(artifacts, "holdout.npy"))
+	if err := errors.Join(err1, err2); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return e.failWith(n, dur, spent, "no predictions were handed back: the last cell must call hand_back(oof, holdout)")
+		}
+		return e.failWith(n, dur, spent, fmt.Sprintf("unreadable predictions: %v", err))
+	}
+	score, err := ScoreTrial(e.metric, e.data, oof, hold)
+	if err != nil {
+		return e.failWith(n, dur, spent, err.Error())
+	}
+	nb.Metadata[metaKey] = mergeMeta(nb.Metadata[metaKey], map[string]any{"score": score})
+	if err := nb.WriteFile(path); err != nil {
+		return e.failWith(n, dur, spent, fmt.Sprintf("writing %s: %v", rel, err))
+	}
+	if _, err := e.emit(journal.Event{Type: journal.TrialFinished, Trial: n, Score: score, Duration: dur, Usage: usage(spent)}); err != nil {
+		return err
+	}
+	return e.decide(n, score)
+}
+
+func mergeMeta(old any, add map[string]any) map[string]any {
+	m, _ := old.(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	for k, v := range add {
+		m[k] = v
+	}
+	return m
+}
+
+func (e *experiment) fail(n int, started time.Time, reason string) error {
+	return e.failWith(n, journal.Duration(time.Since(started)), agent.Usage{}, reason)
+}
+
+func (e *experiment) failWith(n int, dur journal.Duration, u agent.Usage, reason string) error {
+	_, err := e.emit(journal.Event{Type: journal.TrialFailed, Trial: n, Reason: reason, Duration: dur, Usage: usage(u)})
+	return err
+}
+
+func (e *experiment) interrupted(n int, ctx context.Context) error {
+	why := "stopped by the user"
+	if errors.Is(context.Cause(ctx), errTimeBudget) {
+		why = "the experiment's time budget ran out"
+	}
+	_, err := e.emit(journal.Event{Type: journal.TrialInterrupted, Trial: n, Reason: why})
+	return err
+}
+
+// notebook builds the trial notebook: the plan, the harness's setup cell,
+// the agent's cells.
+func (e *experiment) notebook(n int, t agent.Trial) *ipynb.Notebook {
+	nb := ipynb.New()
+	spec := e.opts.Spec
+	nb.Metadata["kernelspec"] = map[string]any{"name": spec.Name, "display_name": spec.DisplayName, "language": spec.Language}
+	nb.Metadata["language_info"] = map[string]any{"name": "python"}
+	tags := map[string]any{}
+	for k, v := range t.Tags {
+		tags[k] = v
+	}
+	nb.Metadata[metaKey] = map[string]any{"trial": n, "title": t.Title, "agent": e.opts.AgentName, "tags": tags}
+	plan := fmt.Sprintf("# Trial %d: %s\n\n%s", n, t.Title, strings.TrimSpace(t.Plan))
+	nb.Cells = append(nb.Cells, ipynb.NewMarkdownCell(plan))
+	setup := ipynb.NewCodeCell(SetupCell(n, e.p.Seed, e.p.Metric.Name))
+	setup.Metadata[metaKey] = map[string]any{"role": roleSet}
+	setup.Metadata["tags"] = []any{"trialbook-setup"}
+	nb.Cells = append(nb.Cells, setup)
+	for i, src := range t.Cells {
+		c := ipynb.NewCodeCell(src)
+		c.Metadata[metaKey] = map[string]any{"role": roleCell, "index": i}
+		nb.Cells = append(nb.Cells, c)
+	}
+	return nb
+}
+
+// runCells executes the notebook's code cells in order, saving after each;
+// a failing agent cell goes back to the agent for a fix, re-run in the same
+// kernel.
+func (e *experiment) runCells(ctx context.Context, k *kernel.Kernel, nb *ipynb.Notebook, path string, n int, t agent.Trial, spent *agent.Usage) error {
+	out := ipynb.NewOutputBuilder(nb, 1<<20)
+	for i := 0; i < len(nb.Cells); i++ {
+		c := nb.Cells[i]
+		if c.CellType != ipynb.CodeCell {
+			continue
+		}
+		meta, _ := c.Metadata[metaKey].(map[string]any)
+		role, _ := meta["role"].(string)
+		agentIndex, _ := meta["index"].(int)
+		var failed []any
+		for attempt := 0; ; attempt++ {
+			if _, err := e.emit(journal.Event{Type: journal.CellStarted, Trial: n, Cell: &i, Source: c.Source}); err != nil {
+				return err
+			}
+			reply, err := e.execCell(ctx, k, out, nb, i, n)
+			if werr := nb.WriteFile(path); werr != nil {
+				return fmt.Errorf("saving the notebook: %w", werr)
+			}
+			if err != nil {
+				if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+					return &trialFailure{fmt.Sprintf("cell %d ran past the per-cell time limit of %s", i, e.p.Budget.CellTime)}
+				}
+				return err
+			}
+			var xe *kernel.ExecError
+			if !errors.As(reply.Err(), &xe) {
+				if reply.Err() != nil {
+					return &trialFailure{fmt.Sprintf("cell %d: %v", i, reply.Err())}
+				}
+				if _, err := e.emit(journal.Event{Type: journal.CellFinished, Trial: n, Cell: &i}); err != nil {
+					return err
+				}
+				break
+			}
+			tb := ansi.ReplaceAllString(strings.Join(xe.Traceback, "\n"), "")
+			if _, err := e.emit(journal.Event{Type: journal.CellError, Trial: n, Cell: &i, Ename: xe.Ename, Evalue: xe.Evalue, Text: tail(tb, 4000)}); err != nil {
+				return err
+			}
+			failed = append(failed, map[string]any{"source": c.Source, "ename": xe.Ename, "evalue": xe.Evalue})
+			why := fmt.Sprintf("cell %d raised %s: %s", i, xe.Ename, xe.Evalue)
+			if role != roleCell {
+				return &trialFailure{why + " (in the harness's setup cell)"}
+			}
+			if attempt >= e.p.Agent.FixAttempts {
+				e.noteFixes(nb, i, failed, false)
+				_ = nb.WriteFile(path)
+				return &trialFailure{fmt.Sprintf("%s; %d fix attempts did not help", why, attempt)}
+			}
+			fix, err := e.opts.Agent.Fix(ctx, agent.FixRequest{
+				State: e.state(), Trial: t, Cell: agentIndex, Source: c.Source,
+				Ename: xe.Ename, Evalue: xe.Evalue, Traceback: tb, Attempt: attempt + 1,
+			})
+			spent.InputTokens += fix.Usage.InputTokens
+			spent.OutputTokens += fix.Usage.OutputTokens
+			spent.CostUSD += fix.Usage.CostUSD
+			if err != nil {
+				e.noteFixes(nb, i, failed, false)
+				_ = nb.WriteFile(path)
+				return &trialFailure{fmt.Sprintf("%s; the agent could not fix it: %v", why, err)}
+			}
+			c.Source = fix.Source
+			meta["failed_attempts"] = failed
+			c.Metadata[metaKey] = meta
+			if _, err := e.emit(journal.Event{Type: journal.CellFixed, Trial: n, Cell: &i, Source: fix.Source, Reason: fix.Note, Usage: usage(*spent)}); err != nil {
+				return err
+			}
+		}
+		if len(failed) > 0 {
+			e.noteFixes(nb, i, failed, true)
+			i++ // skip the note just inserted
+			if err := nb.WriteFile(path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// noteFixes inserts a collapsed markdown note after cell i listing the
+// failed attempts; the attempts are also in the cell's metadata.
+func (e *experiment) noteFixes(nb *ipynb.Notebook, i int, failed []any, fixed bool) {
+	var b strings.Builder
+	head := fmt.Sprintf("The cell above failed %d time(s) and was fixed by the agent", len(failed))
+	if !fixed {
+		head = fmt.Sprintf("The cell above failed %d time(s); the agent could not fix it", len(failed))
+	}
+	fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n", head)
+	for j, f := range failed {
+		m := f.(map[string]any)
+		fmt.Fprintf(&b, "**Attempt %d**: `%s: %s`\n\n```python\n%s\n```\n\n", j+1, m["ename"], strings.ReplaceAll(fmt.Sprint(m["evalue"]), "`", "'"), m["source"])
+	}
+	b.WriteString("</details>")
+	note := ipynb.NewMarkdownCell(b.String())
+	note.Metadata[metaKey] = map[string]any{"role": "fix-note"}
+	note.Metadata["jupyter"] = map[string]any{"source_hidden": true}
+	meta, _ := nb.Cells[i].Metadata[metaKey].(map[string]any)
+	if meta != nil {
+		meta["failed_attempts"] = failed
+	}
+	nb.Cells = append(nb.Cells[:i+1], append([]*ipynb.Cell{note}, nb.Cells[i+1:]...)...)
+}
+
+// execCell runs cell i, collecting outputs into the notebook and streaming
+// its text to the journal at most once a second.
+func (e *experiment) execCell(ctx context.Context, k *kernel.Kernel, out *ipynb.OutputBuilder, nb *ipynb.Notebook, i, n int) (*kernel.ExecuteReply, error) {
+	if d := e.p.Budget.CellTime; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	c := nb.Cells[i]
+	out.StartCell(i)
+	begin := time.Now().UTC()
+	var text strings.Builder
+	last := time.Time{}
+	reply, err := k.Execute(ctx, c.Source, kernel.ExecuteOptions{StoreHistory: true, OnMessage: func(m *kernel.Message) {
+		if m.RawContent != nil {
+			_, _ = out.Add(m.Header.MsgType, m.RawContent)
+		}
+		if m.Header.MsgType == "stream" {
+			if s, ok := m.Content.(*kernel.Stream); ok {
+				text.WriteString(s.Text)
+				if time.Since(last) > time.Second {
+					last = time.Now()
+					_, _ = e.emit(journal.Event{Type: journal.CellOutput, Trial: n, Cell: &i, Text: tail(text.String(), journal.OutputTail)})
+				}
+			}
+		}
+	}})
+	if reply != nil {
+		ec := reply.ExecutionCount
+		c.ExecutionCount = &ec
+	}
+	c.Metadata["execution"] = map[string]any{
+		"iopub.execute_input": begin.Format(time.RFC3339Nano),
+		"shell.execute_reply": time.Now().UTC().Format(time.RFC3339Nano),
+	}
+	if err == nil && reply == nil {
+		err = errors.New("no reply from the kernel")
+	}
+	return reply, err
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
