@@ -190,8 +190,8 @@ func (s *Snapshot) applyTrial(e Event) {
 	if e.Score != nil && e.Type != EnsembleUpdated {
 		t.Score = e.Score
 	}
-	if e.Duration != 0 {
-		t.Duration = e.Duration
+	if e.Duration != 0 && !isCellEvent(e.Type) {
+		t.Duration = e.Duration // a cell event's duration is the cell's
 	}
 	switch e.Type {
 	case TrialProposed:
@@ -400,6 +400,14 @@ func (s *Snapshot) Trial(n int) (TrialRow, bool) {
 		return TrialRow{}, false
 	}
 	return *t, true
+}
+
+func isCellEvent(t Type) bool {
+	switch t {
+	case CellStarted, CellOutput, CellFinished, CellError, CellFixed:
+		return true
+	}
+	return false
 }
 
 func tail(s string, n int) string {

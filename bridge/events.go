@@ -1,0 +1,210 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"trialbook/journal"
+)
+
+// Message is one websocket message from the server (docs/api.md).
+type Message struct {
+	Kind       string         `json:"kind"` // snapshot, event, live, error; the list is a ListMessage
+	Experiment string         `json:"experiment,omitempty"`
+	Snapshot   *View          `json:"snapshot,omitempty"`
+	Event      *journal.Event `json:"event,omitempty"`
+	Live       *bool          `json:"live,omitempty"`
+	Error      string         `json:"error,omitempty"`
+}
+
+// Close codes the server ends a websocket with.
+const (
+	CloseTooSlow    = websocket.CloseTryAgainLater // 1013: fell SendQueue events behind; reconnect with the last seq
+	CloseBadJournal = websocket.CloseInternalServerErr
+	pingEvery       = 30 * time.Second
+)
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	id := q.Get("experiment")
+	after := int64(-1)
+	if a := q.Get("after"); a != "" {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("after=%q: want the last seq seen, 0 or more", a))
+			return
+		}
+		after = n
+	}
+	var dir string
+	if id != "" {
+		var err error
+		if dir, err = s.experimentDir(id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	up := websocket.Upgrader{
+		// The guard has checked Origin already; checking again here keeps the
+		// websocket safe should the handler ever be mounted without it.
+		CheckOrigin: s.guard.originAllowed,
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered the client
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	// Read only to notice the client leaving (and to answer its pings).
+	conn.SetReadLimit(4096)
+	go func() {
+		defer cancel()
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	ws := &wsConn{conn: conn, timeout: s.opts.WriteTimeout}
+	if id == "" {
+		s.streamList(ctx, ws)
+		return
+	}
+	s.streamExperiment(ctx, ws, id, dir, after)
+}
+
+// wsConn writes messages with a deadline; only one goroutine writes.
+type wsConn struct {
+	conn    *websocket.Conn
+	timeout time.Duration
+}
+
+// ListMessage is the "experiments" message: unlike Message it always
+// carries the list, even an empty one.
+type ListMessage struct {
+	Kind        string    `json:"kind"` // experiments
+	Experiments []Summary `json:"experiments"`
+}
+
+func (c *wsConn) send(m any) error {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.conn.WriteJSON(m)
+}
+
+func (c *wsConn) ping() error {
+	return c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.timeout))
+}
+
+func (c *wsConn) close(code int, text string) {
+	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+}
+
+// streamExperiment sends the snapshot (unless the client passed the seq it
+// has), then every event after it, in order, as the journal grows.
+func (s *Server) streamExperiment(ctx context.Context, ws *wsConn, id, dir string, after int64) {
+	events, err := readEvents(dir)
+	if err != nil {
+		_ = ws.send(Message{Kind: "error", Experiment: id, Error: err.Error()})
+		ws.close(CloseBadJournal, "journal unreadable")
+		return
+	}
+	start := after
+	v := s.view(id, dir, events)
+	live := v.Live
+	// A client that has nothing, or claims a seq this journal never reached
+	// (it was replaced), starts over from a snapshot.
+	if after < 0 || after > v.Seq {
+		if err := ws.send(Message{Kind: "snapshot", Experiment: id, Snapshot: &v}); err != nil {
+			return
+		}
+		start = v.Seq
+	} else if err := ws.send(Message{Kind: "live", Experiment: id, Live: &live}); err != nil {
+		return
+	}
+
+	// Follow reads the journal only as fast as the client takes events, so a
+	// slow client costs neither memory nor the experiment anything; one that
+	// stops reading is dropped when a write to it times out.
+	evc, errc := journal.Follow(ctx, filepath.Join(dir, journalName), start)
+	tick := time.NewTicker(s.opts.ListPoll)
+	defer tick.Stop()
+	lastPing := time.Now()
+	for {
+		select {
+		case e, ok := <-evc:
+			if !ok {
+				if err := <-errc; err != nil {
+					_ = ws.send(Message{Kind: "error", Experiment: id, Error: err.Error()})
+					ws.close(CloseBadJournal, "journal unreadable")
+					return
+				}
+				ws.close(websocket.CloseGoingAway, "server stopping")
+				return
+			}
+			if err := ws.send(Message{Kind: "event", Experiment: id, Event: &e}); err != nil {
+				s.log.Debug().Err(err).Str("experiment", id).Int64("seq", e.Seq).Msg("websocket client dropped")
+				if s.dropped != nil {
+					s.dropped <- id
+				}
+				return
+			}
+		case <-tick.C:
+			if now, _, _ := journal.Locked(dir); now != live {
+				live = now
+				if err := ws.send(Message{Kind: "live", Experiment: id, Live: &live}); err != nil {
+					return
+				}
+			}
+			if time.Since(lastPing) >= pingEvery {
+				if err := ws.ping(); err != nil {
+					return
+				}
+				lastPing = time.Now()
+			}
+		}
+	}
+}
+
+// streamList sends the experiment list, and again whenever it changes.
+func (s *Server) streamList(ctx context.Context, ws *wsConn) {
+	tick := time.NewTicker(s.opts.ListPoll)
+	defer tick.Stop()
+	var last []byte
+	lastPing := time.Now()
+	for {
+		list, err := s.summaries()
+		if err != nil {
+			_ = ws.send(Message{Kind: "error", Error: err.Error()})
+			ws.close(CloseBadJournal, "cannot list experiments")
+			return
+		}
+		b, _ := json.Marshal(list)
+		if !bytes.Equal(b, last) {
+			if err := ws.send(ListMessage{Kind: "experiments", Experiments: list}); err != nil {
+				return
+			}
+			last = b
+		}
+		if time.Since(lastPing) >= pingEvery {
+			if err := ws.ping(); err != nil {
+				return
+			}
+			lastPing = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			ws.close(websocket.CloseGoingAway, "server stopping")
+			return
+		case <-tick.C:
+		}
+	}
+}

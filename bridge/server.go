@@ -1,0 +1,514 @@
+// Package bridge serves experiments to the JupyterLab panel: an HTTP API and
+// an event websocket over every experiment folder under a root (docs/api.md),
+// behind a token, an Origin allow-list and a Host check. It only reads
+// journals (following those that other processes write) and leaves the
+// verbs (create, start, stop, resume) to a Controller.
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"trialbook/journal"
+)
+
+const (
+	journalName = journal.FileName
+	eventsPath  = "/api/events"
+	maxBody     = 1 << 20
+)
+
+// Options configure a Server. Root is required; the rest have defaults.
+type Options struct {
+	Root string // the folder whose experiments are served
+	// Token every request must carry; empty makes a random one (Token()).
+	Token string
+	// AllowOrigins may call the API from a browser and open the websocket;
+	// nil means DefaultAllowOrigins().
+	AllowOrigins []string
+	// Hosts are extra names accepted in the Host header besides localhost,
+	// 127.0.0.1 and ::1, e.g. the address the server is bound to.
+	Hosts []string
+	// Controller carries out create, start, stop and resume; nil answers
+	// those with 501.
+	Controller Controller
+
+	// WriteTimeout bounds one write to a websocket client (default 10s): a
+	// client that stops reading for that long is dropped. ListPoll is how
+	// often list websockets look for changes, and event websockets for a
+	// change in Live (default 1s).
+	WriteTimeout time.Duration
+	ListPoll     time.Duration
+
+	Log *zerolog.Logger // nil: silent
+}
+
+// Server is the bridge. Create it with New.
+type Server struct {
+	root  string
+	opts  Options
+	guard *guard
+	log   zerolog.Logger
+	mux   *http.ServeMux
+
+	mu    sync.Mutex
+	cache map[string]cachedSummary // by folder
+
+	// dropped, when set (by tests), is told the experiment of every event
+	// client dropped for not reading.
+	dropped chan string
+}
+
+// New checks opts and makes a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Root == "" {
+		return nil, errors.New("bridge: no root folder")
+	}
+	abs, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: root %s: %w", opts.Root, err)
+	}
+	root, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: root: %w", err)
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("bridge: root %s is not a folder", opts.Root)
+	}
+	if opts.Token == "" {
+		if opts.Token, err = NewToken(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.AllowOrigins == nil {
+		opts.AllowOrigins = DefaultAllowOrigins()
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.ListPoll <= 0 {
+		opts.ListPoll = time.Second
+	}
+	g, err := newGuard(opts.Token, opts.AllowOrigins, opts.Hosts)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: --allow-origin: %w", err)
+	}
+	s := &Server{root: root, opts: opts, guard: g, log: zerolog.Nop(), cache: map[string]cachedSummary{}}
+	if opts.Log != nil {
+		s.log = *opts.Log
+	}
+	s.routes()
+	return s, nil
+}
+
+// Token is the token clients must send.
+func (s *Server) Token() string { return s.opts.Token }
+
+// Root is the served folder, absolute with symlinks resolved.
+func (s *Server) Root() string { return s.root }
+
+// AllowOrigins is the origin allow-list in force.
+func (s *Server) AllowOrigins() []string { return append([]string(nil), s.opts.AllowOrigins...) }
+
+// Handler is the whole API behind its security checks.
+func (s *Server) Handler() http.Handler { return s.guard.wrap(s.mux) }
+
+// Serve answers on ln until ctx ends, then closes every connection (open
+// websockets included) and returns nil.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(shutdown) // websockets end with ctx (BaseContext); this waits for them
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /{$}", s.handleHome)
+	m.HandleFunc("GET /api/experiments", s.handleList)
+	m.HandleFunc("POST /api/experiments", s.handleCreate)
+	m.HandleFunc("GET /api/experiments/{id}", s.handleSnapshot)
+	m.HandleFunc("GET /api/experiments/{id}/trials/{n}", s.handleTrial)
+	m.HandleFunc("GET /api/experiments/{id}/agents-md", s.handleAgentsMD)
+	m.HandleFunc("POST /api/experiments/{id}/{verb}", s.handleVerb)
+	m.HandleFunc("GET "+eventsPath, s.handleEvents)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such API: %s %s (see docs/api.md)", r.Method, r.URL.Path))
+	})
+	s.mux = m
+}
+
+// writeJSON answers v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"` // the form field at fault, for InvalidError
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	body := apiError{Error: err.Error()}
+	var inv *InvalidError
+	if errors.As(err, &inv) {
+		body.Field = inv.Field
+	}
+	writeJSON(w, status, body)
+}
+
+// statusOf maps an error to an HTTP status.
+func statusOf(err error) int {
+	var inv *InvalidError
+	var le *journal.LineError
+	switch {
+	case errors.Is(err, ErrOutsideRoot):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrRunning), errors.Is(err, ErrNotRunning), errors.Is(err, ErrExists):
+		return http.StatusConflict
+	case errors.As(err, &inv):
+		return http.StatusBadRequest
+	case errors.As(err, &le):
+		return http.StatusUnprocessableEntity
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	if status >= 500 {
+		s.log.Error().Err(err).Str("path", r.URL.Path).Msg("request failed")
+	}
+	writeError(w, status, err)
+}
+
+// experimentDir resolves an experiment id from the client to its folder,
+// confined to the root, and checks that it is an experiment.
+func (s *Server) experimentDir(id string) (string, error) {
+	dir, err := within(s.root, id, true)
+	if err != nil {
+		return "", err
+	}
+	if !isExperiment(dir) {
+		return "", fmt.Errorf("experiment %q: %w (no %s or %s there)", id, ErrNotFound, journalName, problemFile)
+	}
+	return dir, nil
+}
+
+// readEvents reads an experiment's journal; a folder without one yet has no
+// events.
+func readEvents(dir string) ([]journal.Event, error) {
+	events, err := journal.ReadFile(filepath.Join(dir, journalName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return events, err
+}
+
+// View is a snapshot as the API answers it: the fold of the journal plus what
+// only the bridge knows.
+type View struct {
+	ID string `json:"id"`
+	// Live is true while a process holds the folder's lock (trialbook run,
+	// from this bridge or a terminal). A "running" status without Live means
+	// the run died; the panel offers Resume.
+	Live bool `json:"live"`
+	journal.Snapshot
+}
+
+func (s *Server) view(id, dir string, events []journal.Event) View {
+	live, _, _ := journal.Locked(dir)
+	return View{ID: id, Live: live, Snapshot: journal.Fold(events)}
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"name": "trialbook", "root": s.root, "api": "/api/experiments", "events": eventsPath})
+}
+
+// Summary is one row of the experiment list.
+type Summary struct {
+	ID        string                  `json:"id"`
+	Name      string                  `json:"name"`
+	Status    string                  `json:"status"`
+	Live      bool                    `json:"live"`
+	Seq       int64                   `json:"seq"`
+	Problem   *journal.ProblemSummary `json:"problem"`
+	Counts    journal.Counts          `json:"counts"`
+	Best      *journal.TrialRow       `json:"best"`
+	UpdatedAt time.Time               `json:"updatedAt,omitzero"`
+	Error     string                  `json:"error,omitempty"` // a journal that cannot be read
+}
+
+type cachedSummary struct {
+	size    int64
+	modTime time.Time
+	sum     Summary
+}
+
+// summaries lists every experiment under the root, folding only journals that
+// changed since the last call.
+func (s *Server) summaries() ([]Summary, error) {
+	ids, err := findExperiments(s.root)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, 0, len(ids))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		dir := filepath.Join(s.root, filepath.FromSlash(id))
+		seen[dir] = true
+		sum := s.summary(id, dir)
+		sum.Live, _, _ = journal.Locked(dir)
+		out = append(out, sum)
+	}
+	s.mu.Lock()
+	for dir := range s.cache {
+		if !seen[dir] {
+			delete(s.cache, dir)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (s *Server) summary(id, dir string) Summary {
+	var size int64
+	var mod time.Time
+	if st, err := os.Stat(filepath.Join(dir, journalName)); err == nil {
+		size, mod = st.Size(), st.ModTime()
+	}
+	s.mu.Lock()
+	c, ok := s.cache[dir]
+	s.mu.Unlock()
+	if ok && c.size == size && c.modTime.Equal(mod) {
+		return c.sum
+	}
+	sum := Summary{ID: id, Name: filepath.Base(dir), Status: journal.StatusCreated}
+	events, err := readEvents(dir)
+	if err != nil {
+		sum.Error = err.Error()
+	} else {
+		snap := journal.Fold(events)
+		sum.Status, sum.Seq, sum.Problem, sum.Counts, sum.Best, sum.UpdatedAt = snap.Status, snap.Seq, snap.Problem, snap.Counts, snap.Best, snap.UpdatedAt
+		if snap.Problem != nil && snap.Problem.Name != "" {
+			sum.Name = snap.Problem.Name
+		}
+	}
+	s.mu.Lock()
+	s.cache[dir] = cachedSummary{size: size, modTime: mod, sum: sum}
+	s.mu.Unlock()
+	return sum
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	list, err := s.summaries()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"root": s.root, "experiments": list})
+}
+
+func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	dir, err := s.experimentDir(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	events, err := readEvents(dir)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(id, dir, events))
+}
+
+// TrialView is one trial: its row, its plan and every event about it.
+type TrialView struct {
+	journal.TrialRow
+	Plan   string          `json:"plan,omitempty"`
+	Events []journal.Event `json:"events"`
+}
+
+func (s *Server) handleTrial(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("trial %q: want a trial number from 1", r.PathValue("n")))
+		return
+	}
+	dir, err := s.experimentDir(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	events, err := readEvents(dir)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	snap := journal.Fold(events)
+	row, ok := snap.Trial(n)
+	if !ok {
+		s.fail(w, r, fmt.Errorf("trial %d of %q: %w", n, id, ErrNotFound))
+		return
+	}
+	tv := TrialView{TrialRow: row, Events: []journal.Event{}}
+	for _, e := range events {
+		if e.Trial == n {
+			tv.Events = append(tv.Events, e)
+			if e.Plan != "" {
+				tv.Plan = e.Plan
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, tv)
+}
+
+func (s *Server) handleAgentsMD(w http.ResponseWriter, r *http.Request) {
+	dir, err := s.experimentDir(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// AGENTS.md is opened through the confinement check too: a symlink to
+	// a file outside the root is refused.
+	path, err := within(s.root, filepath.ToSlash(mustRel(s.root, filepath.Join(dir, "AGENTS.md"))), true)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("AGENTS.md of %q: %w", r.PathValue("id"), err))
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("AGENTS.md: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
+}
+
+func mustRel(root, p string) string {
+	r, err := filepath.Rel(root, p)
+	if err != nil {
+		return p
+	}
+	return r
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Controller == nil {
+		writeError(w, http.StatusNotImplemented, errors.New("this server cannot create experiments"))
+		return
+	}
+	var req NewExperiment
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("request body: %w (want a NewExperiment JSON object, see docs/api.md)", err))
+		return
+	}
+	if err := req.check(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	dir, err := within(s.root, req.Name, false)
+	if err != nil {
+		s.fail(w, r, &InvalidError{"name", err.Error()})
+		return
+	}
+	if isExperiment(dir) {
+		s.fail(w, r, fmt.Errorf("%q: %w", req.Name, ErrExists))
+		return
+	}
+	data, err := within(s.root, req.Data, true)
+	if err != nil {
+		s.fail(w, r, &InvalidError{"data", err.Error()})
+		return
+	}
+	if st, err := os.Stat(data); err != nil || !st.Mode().IsRegular() {
+		s.fail(w, r, &InvalidError{"data", fmt.Sprintf("%q is not a file", req.Data)})
+		return
+	}
+	req.Data = data
+	created, err := s.opts.Controller.Create(r.Context(), dir, req)
+	if err != nil {
+		if statusOf(err) == http.StatusInternalServerError {
+			// Problem-file errors are about the form: show them as such.
+			err = &InvalidError{"", err.Error()}
+		}
+		s.fail(w, r, err)
+		return
+	}
+	created.ID = filepath.ToSlash(mustRel(s.root, dir))
+	if created.Problem != "" && filepath.IsAbs(created.Problem) {
+		created.Problem = filepath.ToSlash(mustRel(s.root, created.Problem))
+	}
+	writeJSON(w, http.StatusCreated, created)
+}
+
+func (s *Server) handleVerb(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Controller == nil {
+		writeError(w, http.StatusNotImplemented, errors.New("this server cannot start or stop experiments"))
+		return
+	}
+	verbs := map[string]func(context.Context, string) error{
+		"start":  s.opts.Controller.Start,
+		"stop":   s.opts.Controller.Stop,
+		"resume": s.opts.Controller.Resume,
+	}
+	verb := r.PathValue("verb")
+	do, ok := verbs[verb]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no verb %q: want start, stop or resume", verb))
+		return
+	}
+	dir, err := s.experimentDir(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := do(r.Context(), dir); err != nil {
+		s.fail(w, r, fmt.Errorf("%s %q: %w", verb, r.PathValue("id"), err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
