@@ -17,6 +17,8 @@ import (
 type Param struct {
 	Name  string
 	Value string
+	// Raw keeps Value a string (papermill's -r) instead of typing it.
+	Raw bool
 }
 
 // ParamValue is a parameter typed the way papermill types command-line
@@ -150,6 +152,9 @@ func InjectParameters(nb *ipynb.Notebook, params []Param) (int, error) {
 			return 0, fmt.Errorf("parameter name %q: want a Python identifier (letters, digits, _; not starting with a digit)", p.Name)
 		}
 		v := TypeParam(p.Value)
+		if p.Raw {
+			v = ParamValue{kind: 's', s: p.Value, input: p.Value}
+		}
 		fmt.Fprintf(&src, "%s = %s\n", p.Name, v.Python())
 		recorded[p.Name] = v.JSON()
 	}

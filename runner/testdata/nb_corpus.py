@@ -53,7 +53,7 @@ nb(
     "h = display('first', display_id=True)\nh2 = display({'text/plain': 'raw bundle', 'text/html': '<b>raw</b>'}, raw=True, display_id='fixed-id')",
     "h.update('updated from a later cell')",
     "from IPython.display import display, HTML, JSON, Markdown\ndisplay(HTML('<i>html</i>'), Markdown('**md**'), JSON({'k': [1, 2.5, None]}))\nh.display('first')",
-    "h.update('updated again')\nupdate_display({'text/plain': 'raw updated'}, raw=True, display_id='fixed-id')",
+    "from IPython.display import update_display\nh.update('updated again')\nupdate_display({'text/plain': 'raw updated'}, raw=True, display_id='fixed-id')",
 )
 nb(
     "clear_output",
