@@ -281,7 +281,7 @@ func objectiveSection(p *Problem) string {
 	if len(p.Classes) > 0 {
 		fmt.Fprintf(&b, " (classes %s)", backticked(p.Classes))
 	}
-	fmt.Fprintf(&b, ".\n\nThe metric is **%s** (%s): **%s**.", p.Metric.Name, info.About, better)
+	fmt.Fprintf(&b, ".\n\nThe metric is **%s** (%s): **%s**.", p.Metric.Name, info.about(p.Task), better)
 	b.WriteString(" A trial is ranked by its mean cross-validation score over the fixed folds; the sealed holdout score, which you never see during the experiment, is reported at the end to show whether the ranking generalises.")
 	b.WriteString("\n\nAim for trials that each test one clear idea and build on what earlier trials showed.")
 	return b.String()
@@ -317,7 +317,7 @@ func validationSection(p *Problem) string {
 	v := p.Validation
 	switch v.Kind {
 	case "kfold":
-		fmt.Fprintf(&b, "%d-fold cross-validation with shuffled folds", v.Folds)
+		fmt.Fprintf(&b, "%d-fold cross-validation", v.Folds)
 	case "stratified_kfold":
 		fmt.Fprintf(&b, "%d-fold cross-validation, stratified by `%s`", v.Folds, p.Target)
 	case "group_kfold":

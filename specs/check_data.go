@@ -15,11 +15,11 @@ import (
 // reads the header first and scans only the target column after that.
 func (c *checker) data(ctx context.Context, p *Problem) {
 	written := p.Data
-	p.Data = c.path("data", written)
+	p.Data = c.path(written)
 	st, err := os.Stat(p.Data)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		c.issues.add("data", "%q does not exist (looked for %s)", written, p.Data)
+		c.issues.add("data", "%q does not exist (looked for %s)", written, c.shown(written))
 		return
 	case err != nil:
 		c.issues.add("data", "%q: %v", written, err)

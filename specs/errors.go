@@ -25,6 +25,9 @@ type Issue struct {
 
 func (e *Error) Error() string {
 	if len(e.Issues) == 1 {
+		if e.Issues[0].Field == "" && strings.HasPrefix(e.Issues[0].Message, e.File+":") {
+			return e.Issues[0].Message // a Jsonnet error already says file:line:column
+		}
 		return e.File + ": " + e.Issues[0].String()
 	}
 	var b strings.Builder
@@ -85,6 +88,13 @@ func kindOf(v any) string {
 // didYouMean returns ` did you mean "x"?` for the closest candidate, or "" when
 // none is close enough to be a likely typo.
 func didYouMean(got string, candidates []string) string {
+	if len(got) >= 3 {
+		for _, c := range candidates {
+			if strings.HasPrefix(strings.ToLower(c), strings.ToLower(got)) {
+				return fmt.Sprintf(" did you mean %q?", c)
+			}
+		}
+	}
 	best, bestD := "", -1
 	for _, c := range candidates {
 		d := editDistance(strings.ToLower(got), strings.ToLower(c))

@@ -104,7 +104,7 @@ func load(ctx context.Context, file, src string, opts LoadOptions) (*Problem, er
 	if !ok {
 		return nil, &Error{File: file, Issues: []Issue{{Message: fmt.Sprintf("the file evaluates to %s; want an object such as tb.regression { data: ..., target: ... }", kindOf(v))}}}
 	}
-	c := checker{dir: filepath.Dir(abs)}
+	c := checker{dir: filepath.Dir(abs), shownDir: filepath.Dir(file)}
 	p := c.problem(obj)
 	p.File = abs
 	if p.Name == "" {
@@ -122,14 +122,49 @@ func load(ctx context.Context, file, src string, opts LoadOptions) (*Problem, er
 func evaluate(file, src string, opts LoadOptions) ([]byte, error) {
 	vm := jsonnet.MakeVM()
 	vm.Importer(newImporter(opts.JPath))
+	vm.ErrorFormatter = &errorFormatter{ErrorFormatter: vm.ErrorFormatter}
 	for k, v := range opts.ExtVars {
 		vm.ExtVar(k, v)
 	}
-	out, err := vm.EvaluateAnonymousSnippet(file, src)
+	// EvaluateSnippet, not the anonymous kind: imports must resolve from the
+	// problem file's folder.
+	out, err := vm.EvaluateSnippet(file, src)
 	if err != nil {
-		return nil, errors.New(strings.TrimRight(err.Error(), "\n"))
+		lines := strings.Split(strings.TrimRight(err.Error(), "\n"), "\n")
+		for i, l := range lines {
+			lines[i] = strings.TrimRight(l, " \t")
+		}
+		return nil, errors.New(strings.Join(lines, "\n"))
 	}
 	return []byte(out), nil
+}
+
+// errorFormatter puts a runtime error's location before its message, as
+// compilers do, and keeps the located frames of the trace below it; static
+// (syntax) errors keep go-jsonnet's form, which already starts with one.
+type errorFormatter struct {
+	jsonnet.ErrorFormatter
+}
+
+func (f *errorFormatter) Format(err error) string {
+	re, ok := err.(jsonnet.RuntimeError)
+	if !ok {
+		return f.ErrorFormatter.Format(err)
+	}
+	var frames []string
+	head := re.Msg
+	for _, fr := range re.StackTrace {
+		if loc := fr.Loc.String(); fr.Loc.File != nil && loc != "" {
+			if len(frames) == 0 {
+				head = loc + ": " + re.Msg
+			}
+			frames = append(frames, strings.TrimRight("\t"+loc+"\t"+fr.Name, "\t"))
+		}
+	}
+	if len(frames) > 12 {
+		frames = append(frames[:6], append([]string{"\t..."}, frames[len(frames)-6:]...)...)
+	}
+	return strings.Join(append([]string{head}, frames...), "\n")
 }
 
 // defaultName names a problem after its folder (problem.jsonnet) or file.
@@ -143,8 +178,9 @@ func defaultName(abs string) string {
 
 // checker turns the evaluated JSON into a Problem, collecting issues.
 type checker struct {
-	dir    string // the problem file's folder; relative paths start here
-	issues issues
+	dir      string // the problem file's folder; relative paths start here
+	shownDir string // the same folder as the user named it, for messages
+	issues   issues
 }
 
 // topFields are the fields a problem may have, in the order they are checked.
@@ -185,7 +221,7 @@ func (c *checker) problem(obj map[string]any) *Problem {
 	p.Explain = c.boolean(obj, "", "explain")
 	p.Context = strings.TrimSpace(c.str(obj, "", "context", ""))
 	for i, r := range c.strList(obj, "", "recipes") {
-		p.Recipes = append(p.Recipes, c.path(fmt.Sprintf("recipes[%d]", i), r))
+		p.Recipes = append(p.Recipes, c.recipe(fmt.Sprintf("recipes[%d]", i), r))
 	}
 	p.AgentsMD = c.agentsMD(obj)
 	return p
@@ -405,11 +441,13 @@ func (c *checker) agentsMD(obj map[string]any) AgentsMD {
 	}
 	sv, ok := o["sections"]
 	if !ok {
+		c.sectionRefs(md)
 		return md
 	}
 	so, ok := sv.(map[string]any)
 	if !ok {
 		c.issues.add("agentsMd.sections", "%s is %s; want an object from section id to tb.section(...) or null", show(sv), kindOf(sv))
+		c.sectionRefs(md)
 		return md
 	}
 	md.Sections = map[string]Section{}
@@ -619,7 +657,7 @@ func (c *checker) strList(obj map[string]any, prefix, key string) []string {
 }
 
 // path resolves p relative to the problem file's folder.
-func (c *checker) path(field, p string) string {
+func (c *checker) path(p string) string {
 	if p == "" {
 		return ""
 	}
@@ -627,6 +665,23 @@ func (c *checker) path(field, p string) string {
 		p = filepath.Join(c.dir, p)
 	}
 	return filepath.Clean(p)
+}
+
+// recipe resolves a recipe file and checks that it exists.
+func (c *checker) recipe(field, p string) string {
+	abs := c.path(p)
+	if _, err := os.Stat(abs); err != nil {
+		c.issues.add(field, "%q does not exist (looked for %s)", p, c.shown(p))
+	}
+	return abs
+}
+
+// shown is a path from the problem file as the user would find it.
+func (c *checker) shown(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.shownDir, p)
 }
 
 func join(prefix, key string) string {

@@ -8,20 +8,33 @@ type metricInfo struct {
 	Direction Direction
 	Tasks     []Task
 	About     string // one line for AGENTS.md
+	// AboutMulticlass, when set, replaces About for multiclass problems.
+	AboutMulticlass string
+}
+
+// about describes the metric for a task.
+func (m metricInfo) about(t Task) string {
+	if t == Multiclass && m.AboutMulticlass != "" {
+		return m.AboutMulticlass
+	}
+	return m.About
 }
 
 // metricTable lists every metric in the order error messages offer them.
 func metricTable() []metricInfo {
 	return []metricInfo{
-		{"rmse", Minimize, []Task{Regression}, "root mean squared error"},
-		{"rmsle", Minimize, []Task{Regression}, "root mean squared error of log(1 + y); predictions and targets must be ≥ 0"},
-		{"mae", Minimize, []Task{Regression}, "mean absolute error"},
-		{"r2", Maximize, []Task{Regression}, "coefficient of determination"},
-		{"mape", Minimize, []Task{Regression}, "mean absolute percentage error; targets must not be 0"},
-		{"logloss", Minimize, []Task{Binary, Multiclass}, "log loss of the predicted probabilities"},
-		{"auc", Maximize, []Task{Binary, Multiclass}, "area under the ROC curve of the predicted probabilities (one-vs-rest, macro, for multiclass)"},
-		{"accuracy", Maximize, []Task{Binary, Multiclass}, "share of rows whose class is right (binary: probability thresholded at 0.5; multiclass: argmax)"},
-		{"f1", Maximize, []Task{Binary, Multiclass}, "F1 score (binary: of CLASSES[1] at threshold 0.5; multiclass: macro over classes, argmax)"},
+		{"rmse", Minimize, []Task{Regression}, "root mean squared error", ""},
+		{"rmsle", Minimize, []Task{Regression}, "root mean squared error of log(1 + y); predictions and targets must be ≥ 0", ""},
+		{"mae", Minimize, []Task{Regression}, "mean absolute error", ""},
+		{"r2", Maximize, []Task{Regression}, "coefficient of determination", ""},
+		{"mape", Minimize, []Task{Regression}, "mean absolute percentage error; targets must not be 0", ""},
+		{"logloss", Minimize, []Task{Binary, Multiclass}, "log loss of the predicted probabilities", ""},
+		{"auc", Maximize, []Task{Binary, Multiclass}, "area under the ROC curve of the predicted probability of `CLASSES[1]`",
+			"area under the ROC curve of the predicted probabilities, one class against the rest, averaged over classes"},
+		{"accuracy", Maximize, []Task{Binary, Multiclass}, "share of rows whose class is right, the probability thresholded at 0.5",
+			"share of rows whose class is right, the class of highest probability"},
+		{"f1", Maximize, []Task{Binary, Multiclass}, "F1 score of `CLASSES[1]`, the probability thresholded at 0.5",
+			"F1 score averaged over classes (macro), the class of highest probability"},
 	}
 }
 

@@ -245,7 +245,7 @@ func (a *columnAcc) textIntOrParquetInt() bool {
 // and a table of columns.
 func (p *Profile) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "`%s`: %s rows × %d columns (%s, %s).\n\n", p.File, thousands(p.Rows), len(p.Columns), strings.ToUpper(p.Format), humanBytes(p.Bytes))
+	fmt.Fprintf(&b, "`%s`: %s rows × %d columns (%s, %s).\n\n", p.File, thousands(p.Rows), len(p.Columns), map[string]string{formatCSV: "CSV", formatParquet: "Parquet"}[p.Format], humanBytes(p.Bytes))
 	b.WriteString(p.dtypeLine())
 	b.WriteString("\n\n")
 	b.WriteString(p.targetMarkdown())

@@ -122,10 +122,17 @@ func scanTable(ctx context.Context, path string, accs []*columnAcc) (int64, erro
 	if err != nil {
 		return 0, err
 	}
+	scan := scanCSV
 	if kind == formatParquet {
-		return scanParquet(ctx, path, accs)
+		scan = scanParquet
 	}
-	return scanCSV(ctx, path, accs)
+	rows, err := scan(ctx, path, accs)
+	for _, a := range accs {
+		if a != nil {
+			a.settle()
+		}
+	}
+	return rows, err
 }
 
 func scanCSV(ctx context.Context, path string, accs []*columnAcc) (int64, error) {
@@ -135,6 +142,9 @@ func scanCSV(ctx context.Context, path string, accs []*columnAcc) (int64, error)
 	}
 	defer f.Close()
 	base := filepath.Base(path)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	r := newCSVReader(f)
 	if _, err := r.Read(); err != nil {
 		return 0, fmt.Errorf("%s: header: %w", base, err)
@@ -320,13 +330,15 @@ type columnAcc struct {
 	reservoir      []float64
 	reservoirRand  *rand.Rand
 	distinct       map[string]int64
+	numDistinct    map[float64]int64
 	distinctCapped bool
 }
 
 func newColumnAcc(name string) *columnAcc {
 	return &columnAcc{
 		name: name, textInt: true, textFloat: true, textBool: true,
-		distinct: map[string]int64{}, min: math.Inf(1), max: math.Inf(-1),
+		distinct: map[string]int64{}, numDistinct: map[float64]int64{},
+		min: math.Inf(1), max: math.Inf(-1),
 	}
 }
 
@@ -351,20 +363,36 @@ func (a *columnAcc) addText(s string, line int64) {
 		a.textBool = false
 	}
 	if a.textFloat {
-		if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
-			if a.textInt {
-				if _, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil {
-					a.textInt = false
-				}
+		t := strings.TrimSpace(s)
+		if f, err := strconv.ParseFloat(t, 64); err == nil {
+			if a.textInt && !isIntText(t) {
+				a.textInt = false
 			}
 			a.addNumber(f, line)
-			a.addKey(strconv.FormatFloat(f, 'g', -1, 64))
+			a.addNumKey(f)
 			return
 		}
 		a.textFloat, a.textInt = false, false
 		a.firstText, a.firstTextLine = s, line
 	}
 	a.addKey(s)
+}
+
+// isIntText says whether s is an optionally signed run of decimal digits,
+// which pandas reads as an integer.
+func isIntText(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func isBoolText(s string) bool {
@@ -391,10 +419,10 @@ func (a *columnAcc) addValue(v parquet.Value) {
 		}
 	case parquet.Int32:
 		a.addNumber(float64(v.Int32()), a.count)
-		a.addKey(strconv.FormatInt(int64(v.Int32()), 10))
+		a.addNumKey(float64(v.Int32()))
 	case parquet.Int64:
 		a.addNumber(float64(v.Int64()), a.count)
-		a.addKey(strconv.FormatInt(v.Int64(), 10))
+		a.addNumKey(float64(v.Int64()))
 	case parquet.Float, parquet.Double:
 		f := v.Double()
 		if v.Kind() == parquet.Float {
@@ -405,7 +433,7 @@ func (a *columnAcc) addValue(v parquet.Value) {
 			return
 		}
 		a.addNumber(f, a.count)
-		a.addKey(strconv.FormatFloat(f, 'g', -1, 64))
+		a.addNumKey(f)
 	default:
 		s := string(v.ByteArray())
 		if a.firstText == "" {
@@ -451,12 +479,36 @@ func (a *columnAcc) addKey(k string) {
 		a.distinct[k] = c + 1
 		return
 	}
-	if len(a.distinct) >= distinctCap {
+	if len(a.distinct)+len(a.numDistinct) >= distinctCap {
 		a.distinctCapped = true
 		return
 	}
 	// Clone: the CSV reader's record shares one backing string per line.
 	a.distinct[strings.Clone(k)] = 1
+}
+
+// addNumKey counts a number's value; numbers are kept apart from text so
+// that "1" and "1.0" are one value, as pandas counts them, and so that
+// counting needs no formatting.
+func (a *columnAcc) addNumKey(f float64) {
+	if c, ok := a.numDistinct[f]; ok {
+		a.numDistinct[f] = c + 1
+		return
+	}
+	if len(a.distinct)+len(a.numDistinct) >= distinctCap {
+		a.distinctCapped = true
+		return
+	}
+	a.numDistinct[f] = 1
+}
+
+// settle folds the counted numbers into the text counts once the scan is
+// over, formatted as Python prints them (1, 2.5).
+func (a *columnAcc) settle() {
+	for f, c := range a.numDistinct {
+		a.distinct[strconv.FormatFloat(f, 'g', -1, 64)] += c
+	}
+	a.numDistinct = map[float64]int64{}
 }
 
 // isNumeric says whether every non-missing value is a number.

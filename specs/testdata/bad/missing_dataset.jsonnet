@@ -1,0 +1,6 @@
+local tb = import 'trialbook.libsonnet';
+
+tb.regression {
+  data: '../data/nope.csv',
+  target: 'spend',
+}

@@ -1,0 +1,3 @@
+local team = import 'nope.libsonnet';
+
+team.base { data: '../data/small.csv', target: 'spend' }

@@ -1,0 +1,4 @@
+{
+  data: '../data/small.csv',
+  target: 'spend',
+}

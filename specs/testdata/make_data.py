@@ -1,0 +1,29 @@
+"""Writes the small fixtures the specs tests read: data/small.csv and the same
+table as data/small.parquet. Run with the project's .venv:
+
+    .venv/bin/python specs/testdata/make_data.py
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+rng = np.random.default_rng(7)
+n = 40
+here = Path(__file__).parent / "data"
+
+df = pd.DataFrame({
+    "id": np.arange(1, n + 1),
+    "age": rng.integers(18, 80, n),
+    "city": rng.choice(["Ames", "Boone", "Cedar", "Dallas"], n),
+    "income": np.round(rng.normal(52000, 9000, n), 2),
+    "member": rng.choice([True, False], n),
+    "churn": np.where(np.arange(n) % 4 == 0, "yes", "no"),
+    "plan": np.array(["basic", "plus", "pro", "basic", "plus"] * 8),
+    "spend": np.round(rng.gamma(2.0, 40.0, n), 3),
+})
+df.loc[[3, 11, 25], "city"] = None
+df.loc[[5, 6], "income"] = np.nan
+here.mkdir(exist_ok=True)
+df.to_csv(here / "small.csv", index=False)
+df.to_parquet(here / "small.parquet", index=False)

@@ -1,0 +1,4 @@
+// A team library found through -J testdata/lib.
+local team = import 'team.libsonnet';
+
+team.churnModel { metric: 'logloss' }
