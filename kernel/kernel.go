@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,8 +105,7 @@ type process struct {
 	ctx    context.Context // the sockets' life line
 	cancel context.CancelFunc
 
-	shell, control, stdin, iopub, hb zmq4.Socket
-	sendMu                           sync.Mutex // zmq4 writes are not atomic per message
+	shell, control, stdin, iopub, hb *channel
 
 	live     chan struct{} // closed on the first iopub message
 	liveOnce sync.Once
@@ -410,50 +408,43 @@ func (p *process) markDead(err error) {
 	})
 }
 
-// connect dials the five sockets. zmq4 dials eagerly, so each retries until
-// the kernel has bound its port, the process exits, or ctx ends.
+// connect dials the five sockets, each retrying until the kernel has bound
+// its port, the process exits, or ctx ends.
 func (k *Kernel) connect(ctx context.Context, p *process, conn ConnectionInfo) error {
-	stop := context.AfterFunc(ctx, p.cancel)
-	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() {
 		select {
 		case <-p.exited:
-			p.cancel()
-		case <-p.ctx.Done():
+			cancel()
+		case <-ctx.Done():
 		}
 	}()
-	opts := func(id []byte) []zmq4.Option {
-		o := []zmq4.Option{zmq4.WithDialerRetry(5 * time.Millisecond), zmq4.WithDialerMaxRetries(-1), zmq4.WithLogger(log.New(io.Discard, "", 0))}
-		if id != nil {
-			o = append(o, zmq4.WithID(zmq4.SocketIdentity(id)))
-		}
-		return o
-	}
 	// shell, control and stdin share one identity so the kernel can route
 	// input_request to the client that asked for the execution.
 	ident := []byte(k.sess.id)
-	p.shell = zmq4.NewDealer(p.ctx, opts(ident)...)
-	p.control = zmq4.NewDealer(p.ctx, opts(ident)...)
-	p.stdin = zmq4.NewDealer(p.ctx, opts(ident)...)
-	p.iopub = zmq4.NewSub(p.ctx, opts(nil)...)
-	p.hb = zmq4.NewReq(p.ctx, opts(nil)...)
-	if err := p.iopub.SetOption(zmq4.OptionSubscribe, ""); err != nil {
-		return fmt.Errorf("subscribe iopub: %w", err)
-	}
 	type dial struct {
 		name string
-		s    zmq4.Socket
+		dst  **channel
+		typ  zmq4.SocketType
+		id   []byte
 		port int
 	}
-	dials := []dial{{"iopub", p.iopub, conn.IOPubPort}, {"shell", p.shell, conn.ShellPort}, {"control", p.control, conn.ControlPort}, {"stdin", p.stdin, conn.StdinPort}, {"hb", p.hb, conn.HBPort}}
+	dials := []dial{
+		{"iopub", &p.iopub, zmq4.Sub, nil, conn.IOPubPort},
+		{"shell", &p.shell, zmq4.Dealer, ident, conn.ShellPort},
+		{"control", &p.control, zmq4.Dealer, ident, conn.ControlPort},
+		{"stdin", &p.stdin, zmq4.Dealer, ident, conn.StdinPort},
+		{"hb", &p.hb, zmq4.Req, nil, conn.HBPort},
+	}
 	errs := make(chan error, len(dials))
 	for _, d := range dials {
 		go func() {
-			if err := d.s.Dial(conn.Endpoint(d.port)); err != nil {
-				errs <- fmt.Errorf("connect %s: %w", d.name, err)
-				return
+			ch, err := dialChannel(ctx, d.name, conn.Endpoint(d.port), d.typ, d.id)
+			if err == nil {
+				*d.dst = ch
 			}
-			errs <- nil
+			errs <- err
 		}()
 	}
 	var first error
@@ -463,16 +454,21 @@ func (k *Kernel) connect(ctx context.Context, p *process, conn ConnectionInfo) e
 		}
 	}
 	if first != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		select {
+		case <-p.exited:
+			return p.err
+		default:
 		}
 		return first
 	}
+	if err := p.iopub.subscribe(); err != nil {
+		return fmt.Errorf("subscribe to iopub: %w", err)
+	}
 	p.readers.Add(4)
-	go k.readLoop(p, p.iopub, "iopub")
-	go k.readLoop(p, p.shell, "shell")
-	go k.readLoop(p, p.control, "control")
-	go k.readLoop(p, p.stdin, "stdin")
+	go k.readLoop(p, p.iopub)
+	go k.readLoop(p, p.shell)
+	go k.readLoop(p, p.control)
+	go k.readLoop(p, p.stdin)
 	return nil
 }
 
@@ -542,11 +538,11 @@ func (k *Kernel) heartbeat(p *process) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if err := p.hb.Send(zmq4.NewMsg([]byte("ping"))); err != nil {
+		if err := p.hb.send([][]byte{[]byte("ping")}); err != nil {
 			return
 		}
-		// A lost echo leaves Recv waiting; the timer declares death meanwhile.
-		if _, err := p.hb.Recv(); err != nil {
+		// A lost echo leaves recv waiting; the timer declares death meanwhile.
+		if _, err := p.hb.recv(); err != nil {
 			return
 		}
 		dead.Reset(deadAfter)
@@ -561,14 +557,12 @@ func (k *Kernel) heartbeat(p *process) {
 }
 
 // send signs and writes a message on one of p's sockets.
-func (k *Kernel) send(p *process, s zmq4.Socket, m *Message) error {
+func (k *Kernel) send(p *process, ch *channel, m *Message) error {
 	frames, err := k.sess.encode(m)
 	if err != nil {
 		return err
 	}
-	p.sendMu.Lock()
-	defer p.sendMu.Unlock()
-	if err := s.SendMulti(zmq4.NewMsgFrom(frames...)); err != nil {
+	if err := ch.send(frames); err != nil {
 		select {
 		case <-p.done:
 			return p.err
@@ -602,19 +596,17 @@ func (k *Kernel) lookup(id string) *request {
 
 // readLoop receives, verifies and routes messages from one socket until the
 // process's sockets are closed.
-func (k *Kernel) readLoop(p *process, s zmq4.Socket, channel string) {
+func (k *Kernel) readLoop(p *process, ch *channel) {
 	defer p.readers.Done()
+	channel := ch.name
 	for {
-		zm, err := s.Recv()
+		frames, err := ch.recv()
 		if err != nil {
-			if p.ctx.Err() != nil {
-				return
-			}
-			// The connection broke (the kernel died or restarts); zmq4
-			// blocks the next Recv until the socket is closed.
-			continue
+			// Closed by us, or the kernel went away: process exit and the
+			// heartbeat report that.
+			return
 		}
-		m, err := k.sess.decode(zm.Frames)
+		m, err := k.sess.decode(frames)
 		if err != nil {
 			if errors.Is(err, ErrBadSignature) {
 				k.badSig.Add(1)
@@ -670,10 +662,8 @@ func (k *Kernel) teardown(p *process, why error) {
 
 func (p *process) closeSockets() {
 	p.cancel()
-	for _, s := range []zmq4.Socket{p.shell, p.control, p.stdin, p.iopub, p.hb} {
-		if s != nil {
-			_ = s.Close()
-		}
+	for _, ch := range []*channel{p.shell, p.control, p.stdin, p.iopub, p.hb} {
+		_ = ch.close()
 	}
 	p.readers.Wait()
 }

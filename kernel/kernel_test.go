@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/go-zeromq/zmq4"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -569,10 +568,7 @@ func TestForgedSignatureDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.sendMu.Lock()
-	err = p.shell.SendMulti(zmq4.NewMsgFrom(frames...))
-	p.sendMu.Unlock()
-	if err != nil {
+	if err := p.shell.send(frames); err != nil {
 		t.Fatal(err)
 	}
 	_, c := run(t, k, "print('forged' in globals())", ExecuteOptions{})

@@ -1,0 +1,162 @@
+// Command bench-kernel compares trialbook's kernel client with
+// jupyter_client's BlockingKernelClient on the same kernelspec, in one run:
+// start-to-ready, and trivial execute round trips (ended, on both sides, by
+// the execute_reply and the iopub idle of the request). It reports medians,
+// p99, the ratios trialbook / jupyter_client and each client's overhead over
+// the kernel's own busy-to-idle time for the same request.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"trialbook/kernel"
+)
+
+type samples struct {
+	Start  []float64 `json:"start_ms"`
+	RTT    []float64 `json:"rtt_ms"`
+	Kernel []float64 `json:"kernel_ms"`
+}
+
+func main() {
+	name := flag.String("kernel", "python3", "kernelspec")
+	n := flag.Int("n", 1000, "execute round trips per client")
+	starts := flag.Int("starts", 5, "kernel starts per client")
+	code := flag.String("code", "pass", "the trivial cell")
+	script := flag.String("script", "scripts/bench_kernel.py", "jupyter_client side")
+	flag.Parse()
+	if err := run(*name, *n, *starts, *code, *script); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-kernel:", err)
+		os.Exit(1)
+	}
+}
+
+func run(name string, n, starts int, code, script string) error {
+	ctx := context.Background()
+	spec, err := kernel.FindSpec(name, kernel.SearchOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("kernelspec %s: %v\n", spec.Name, spec.Argv)
+
+	tb, err := benchTrialbook(ctx, spec, n, starts, code)
+	if err != nil {
+		return fmt.Errorf("trialbook: %w", err)
+	}
+	py := filepath.Join(filepath.Dir(filepath.Dir(spec.Argv[0])), "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		py = spec.Argv[0]
+	}
+	cmd := exec.CommandContext(ctx, py, script, "--kernel", name, "--n", fmt.Sprint(n), "--starts", fmt.Sprint(starts), "--code", code)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("jupyter_client (%s %s): %w", py, script, err)
+	}
+	var jc samples
+	if err := json.Unmarshal(out, &jc); err != nil {
+		return fmt.Errorf("jupyter_client output: %w", err)
+	}
+	report(tb, jc, n, starts)
+	return nil
+}
+
+func benchTrialbook(ctx context.Context, spec *kernel.Spec, n, starts int, code string) (samples, error) {
+	var s samples
+	for range starts {
+		t0 := time.Now()
+		k, err := kernel.Start(ctx, spec, kernel.StartOptions{})
+		if err != nil {
+			return s, err
+		}
+		s.Start = append(s.Start, ms(time.Since(t0)))
+		if err := k.Shutdown(ctx); err != nil {
+			return s, err
+		}
+	}
+	k, err := kernel.Start(ctx, spec, kernel.StartOptions{})
+	if err != nil {
+		return s, err
+	}
+	defer k.Shutdown(ctx)
+	var busy, idle time.Time
+	opts := kernel.ExecuteOptions{OnMessage: func(m *kernel.Message) {
+		if st, ok := m.Content.(*kernel.Status); ok {
+			switch st.ExecutionState {
+			case "busy":
+				busy = m.Header.Date
+			case "idle":
+				idle = m.Header.Date
+			}
+		}
+	}}
+	for i := range n + 20 { // the first 20 warm up, as on the Python side
+		t0 := time.Now()
+		rep, err := k.Execute(ctx, code, opts)
+		d := time.Since(t0)
+		if err != nil {
+			return s, err
+		}
+		if rep.Status != "ok" {
+			return s, fmt.Errorf("execute %q: %s", code, rep.Status)
+		}
+		if i >= 20 {
+			s.RTT = append(s.RTT, ms(d))
+			s.Kernel = append(s.Kernel, ms(idle.Sub(busy)))
+		}
+	}
+	return s, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(q*float64(len(s)-1) + 0.5)
+	return s[i]
+}
+
+func overhead(s samples) []float64 {
+	out := make([]float64, len(s.RTT))
+	for i := range s.RTT {
+		out[i] = s.RTT[i] - s.Kernel[i]
+	}
+	return out
+}
+
+func report(tb, jc samples, n, starts int) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "metric\ttrialbook median\tp99\tjupyter_client median\tp99\tratio (median)\t")
+	row := func(name string, a, b []float64) {
+		am, bm := quantile(a, 0.5), quantile(b, 0.5)
+		fmt.Fprintf(w, "%s\t%.3f ms\t%.3f ms\t%.3f ms\t%.3f ms\t%.2f\t\n", name, am, quantile(a, 0.99), bm, quantile(b, 0.99), am/bm)
+	}
+	row(fmt.Sprintf("start-to-ready (%d)", starts), tb.Start, jc.Start)
+	row(fmt.Sprintf("execute round trip (%d)", n), tb.RTT, jc.RTT)
+	row("kernel busy-to-idle", tb.Kernel, jc.Kernel)
+	row("overhead over kernel", overhead(tb), overhead(jc))
+	w.Flush()
+	oh := quantile(overhead(tb), 0.5)
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fmt.Printf("\ntarget: trialbook overhead <= 0.3 ms per cell at the median: %.3f ms, %s\n", oh, verdict(oh <= 0.3))
+	sr := quantile(tb.Start, 0.5) / quantile(jc.Start, 0.5)
+	fmt.Printf("target: start-to-ready no slower than jupyter_client: ratio %.2f, %s\n", sr, verdict(sr <= 1))
+}
