@@ -54,10 +54,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+from threadpoolctl import threadpool_limits
 {{.Imports}}
 PARAMS = json.loads({{.ParamsLiteral}})
 PREPROCESS = {{.Preprocess}}
-N_JOBS = max(1, min(4, os.cpu_count() or 1))
+# One thread per model: on a small, busy machine threaded boosting is often
+# several times slower than a single thread.
+N_JOBS = 1
+threadpool_limits(N_JOBS)  # OpenMP and BLAS threads too (HistGradientBoosting, numpy)
 
 
 def make_preprocessor(columns):

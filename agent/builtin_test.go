@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"trialbook/specs"
+)
+
+func TestLoadRecipes(t *testing.T) {
+	rs, err := LoadRecipesForTest(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := map[string]int{}
+	for _, r := range rs {
+		stages[r.Stage]++
+	}
+	for _, s := range []string{"baseline", "family", "feature", "exploit"} {
+		if stages[s] == 0 {
+			t.Errorf("no %s recipes", s)
+		}
+	}
+	// A user's file replaces a built-in recipe by name and adds new ones.
+	extra := filepath.Join(t.TempDir(), "mine.jsonnet")
+	os.WriteFile(extra, []byte(`[
+  { name: 'dummy', stage: 'baseline', family: 'dummy', title: 'My dummy', why: 'mine', model: { regression: 'DummyRegressor(strategy="median")' } },
+  { name: 'knn', stage: 'family', family: 'knn', title: 'k nearest neighbours', why: 'local', preprocess: 'linear',
+    imports: 'from sklearn.neighbors import KNeighborsRegressor', model: { regression: 'KNeighborsRegressor(n_neighbors=10)' } },
+]`), 0o644)
+	rs2, err := specs.LoadRecipes([]string{extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs2) != len(rs)+1 || rs2[0].Title != "My dummy" || rs2[len(rs2)-1].Name != "knn" {
+		t.Errorf("extra recipes not merged: %d recipes, first %q", len(rs2), rs2[0].Title)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.jsonnet")
+	os.WriteFile(bad, []byte(`[{ name: 'x', stage: 'family', title: 'X', why: '' }]`), 0o644)
+	if _, err := specs.LoadRecipes([]string{bad}); err == nil || !strings.Contains(err.Error(), "bad.jsonnet") || !strings.Contains(err.Error(), "model") {
+		t.Errorf("a recipe without a model: %v", err)
+	}
+}
+
+func LoadRecipesForTest(t *testing.T, extra []string) ([]specs.Recipe, error) {
+	t.Helper()
+	return specs.LoadRecipes(extra)
+}
+
+// builtinDir writes an experiment folder with a skewed target and missing
+// values, as the data view would.
+func builtinDir(t *testing.T) string {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	var b strings.Builder
+	b.WriteString("Id,Area,Rooms,Hood,y\n")
+	for i := 0; i < 60; i++ {
+		area := "NA"
+		if i%7 != 0 {
+			area = fmt.Sprint(500 + i*13)
+		}
+		fmt.Fprintf(&b, "%d,%s,%d,h%d,%.1f\n", i, area, i%5+1, i%13, math.Exp(float64(i%10)/2)*1000)
+	}
+	os.WriteFile(filepath.Join(dir, "data", "train.csv"), []byte(b.String()), 0o644)
+	return dir
+}
+
+func TestBuiltinProposesInOrderAndCitesEvidence(t *testing.T) {
+	dir := builtinDir(t)
+	p := &specs.Problem{Task: specs.Regression, Target: "y", Metric: specs.Metric{Name: "rmse", Direction: specs.Minimize}, Validation: specs.Validation{Kind: "kfold", Folds: 5}}
+	b, err := NewBuiltin(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := State{Problem: p, Next: 1}
+	var titles []string
+	// Play the strategist against itself: each trial scores a bit better
+	// than the one before, on every fold, so each is kept.
+	for n := 1; n <= 16; n++ {
+		s.Next = n
+		tr, err := b.Propose(context.Background(), s)
+		if err != nil {
+			t.Fatalf("proposal %d: %v", n, err)
+		}
+		titles = append(titles, tr.Title)
+		if len(tr.Cells) != 4 || !strings.Contains(tr.Cells[3], "hand_back(") {
+			t.Fatalf("trial %d: %d cells, last %q", n, len(tr.Cells), tr.Cells[len(tr.Cells)-1])
+		}
+		if n > 8 && !strings.Contains(tr.Plan, fmt.Sprintf("Trial %d", n-1)) {
+			t.Errorf("trial %d's plan does not cite the best trial %d:\n%s", n, n-1, tr.Plan)
+		}
+		if strings.Contains(tr.Title, "log target") && !strings.Contains(tr.Plan, "skewness") {
+			t.Errorf("log-target plan gives no evidence:\n%s", tr.Plan)
+		}
+		cv := 100 - float64(n)
+		s.Trials = append(s.Trials, TrialSummary{Number: n, Title: tr.Title, Tags: tr.Tags, Status: "kept", CV: cv, Folds: []float64{cv, cv, cv}})
+		s.Best = n
+		if n == 3 {
+			os.MkdirAll(filepath.Join(dir, "trials", "003"), 0o755)
+			imp, _ := json.Marshal([]map[string]any{{"feature": "Area", "importance": 0.6, "numeric": true}, {"feature": "Hood", "importance": 0.3, "numeric": false}, {"feature": "Rooms", "importance": 0.1, "numeric": true}})
+			os.WriteFile(filepath.Join(dir, "trials", "003", "importance.json"), imp, 0o644)
+		}
+	}
+	want := []string{"Dummy baseline", "Linear baseline with proper preprocessing", "LightGBM", "HistGradientBoosting", "XGBoost", "CatBoost", "Random forest", "Extra trees"}
+	for i, w := range want {
+		if titles[i] != w {
+			t.Errorf("trial %d is %q, want %q (all: %q)", i+1, titles[i], w, titles)
+		}
+	}
+	joined := strings.Join(titles, "|")
+	for _, step := range []string{"log target", "missing indicators", "target encoding", "interactions", "permutation importance"} {
+		if !strings.Contains(joined, step) {
+			t.Errorf("no %s trial in %q", step, titles)
+		}
+	}
+	seen := map[string]bool{}
+	for _, tr := range s.Trials {
+		if seen[tr.Tags["idea"]] {
+			t.Errorf("idea %s proposed twice", tr.Tags["idea"])
+		}
+		seen[tr.Tags["idea"]] = true
+	}
+}
+
+// TestBuiltinCellsCompile checks every recipe's cells are valid Python.
+func TestBuiltinCellsCompile(t *testing.T) {
+	py := repoPython(t)
+	dir := builtinDir(t)
+	for _, task := range []specs.Task{specs.Regression, specs.Binary} {
+		p := &specs.Problem{Task: task, Target: "y", Metric: specs.Metric{Name: "rmse"}, Validation: specs.Validation{Folds: 5}}
+		b, err := NewBuiltin(p, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := State{Problem: p}
+		for n := 1; n <= 10; n++ {
+			s.Next = n
+			tr, err := b.Propose(context.Background(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := strings.Join(tr.Cells, "\n\n")
+			cmd := exec.Command(py, "-c", "import sys; compile(sys.stdin.read(), 'trial', 'exec')")
+			cmd.Stdin = strings.NewReader(src)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s trial %q does not compile: %v\n%s", task, tr.Title, err, out)
+			}
+			s.Trials = append(s.Trials, TrialSummary{Number: n, Tags: tr.Tags, Status: "kept", CV: float64(100 - n)})
+			s.Best = n
+		}
+	}
+}
+
+func repoPython(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			py := filepath.Join(dir, ".venv", "bin", "python")
+			if _, err := os.Stat(py); err != nil {
+				t.Skip("no .venv: run make setup")
+			}
+			return py
+		}
+		if filepath.Dir(dir) == dir {
+			t.Skip("no go.mod")
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func TestBuiltinFixGivesUpWithReason(t *testing.T) {
+	b := &Builtin{}
+	_, err := b.Fix(context.Background(), FixRequest{Ename: "ModuleNotFoundError", Evalue: "No module named 'catboost'"})
+	if err == nil || !strings.Contains(err.Error(), "catboost") {
+		t.Errorf("Fix = %v, want the missing module named", err)
+	}
+}
