@@ -44,16 +44,17 @@ func NewOpenAI(cfg LLMConfig) (*OpenAI, error) {
 	if key == "" && base == "" {
 		return nil, errors.New("openai agent: OPENAI_API_KEY is not set; export it, or point agent.baseURL (or OPENAI_BASE_URL) at a local OpenAI-compatible server such as Ollama (http://localhost:11434/v1)")
 	}
-	opts := []option.RequestOption{option.WithMaxRetries(0)}
-	official := true
-	if base != "" {
-		u, err := checkBaseURL(base)
-		if err != nil {
-			return nil, fmt.Errorf("openai agent: %w", err)
-		}
-		official = u.Host == "api.openai.com"
-		opts = append(opts, option.WithBaseURL(base))
+	official := base == ""
+	if base == "" {
+		// Always explicit: an empty OPENAI_BASE_URL would otherwise win.
+		base = "https://api.openai.com/v1/"
 	}
+	u, err := checkBaseURL(base)
+	if err != nil {
+		return nil, fmt.Errorf("openai agent: %w", err)
+	}
+	official = official || u.Host == "api.openai.com"
+	opts := []option.RequestOption{option.WithMaxRetries(0), option.WithBaseURL(base)}
 	model := cfg.Model
 	if model == "" {
 		if !official {
