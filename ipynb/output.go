@@ -90,6 +90,20 @@ func (b *OutputBuilder) Add(msgType string, content json.RawMessage) (*Output, e
 	if err := json.Unmarshal(content, &c); err != nil {
 		return nil, fmt.Errorf("%s content: %w", msgType, err)
 	}
+	return b.add(msgType, c)
+}
+
+// AddStream is Add for a stream message whose content the caller has
+// already decoded (the kernel client does), saving a second decode of what
+// may be megabytes of text.
+func (b *OutputBuilder) AddStream(name, text string) (*Output, error) {
+	if b.cell < 0 {
+		return nil, fmt.Errorf("output builder: stream before StartCell")
+	}
+	return b.add("stream", iopubContent{Name: name, Text: text})
+}
+
+func (b *OutputBuilder) add(msgType string, c iopubContent) (*Output, error) {
 	cell := b.nb.Cells[b.cell]
 	var displayID string
 	if c.Transient != nil && c.Transient.DisplayID != nil {
@@ -119,7 +133,7 @@ func (b *OutputBuilder) Add(msgType string, content json.RawMessage) (*Output, e
 	case "execute_input", "update_display_data":
 		return nil, nil
 	}
-	out, size, err := outputFromMsg(msgType, c, content)
+	out, size, err := outputFromMsg(msgType, c)
 	if err != nil || out == nil {
 		return nil, err
 	}
@@ -167,7 +181,7 @@ func (b *OutputBuilder) updateDisplay(displayID, msgType string, c iopubContent)
 	if msgType == "update_display_data" {
 		msgType = "display_data"
 	}
-	out, _, err := outputFromMsg(msgType, c, nil)
+	out, _, err := outputFromMsg(msgType, c)
 	if err != nil {
 		return err
 	}
@@ -188,7 +202,7 @@ func (b *OutputBuilder) updateDisplay(displayID, msgType string, c iopubContent)
 
 // outputFromMsg is nbformat.v4.output_from_msg. size is what the output
 // counts against the cap.
-func outputFromMsg(msgType string, c iopubContent, raw json.RawMessage) (*Output, int, error) {
+func outputFromMsg(msgType string, c iopubContent) (*Output, int, error) {
 	switch msgType {
 	case "stream":
 		return &Output{OutputType: StreamOutput, Name: c.Name, Text: c.Text}, len(c.Text), nil

@@ -223,7 +223,13 @@ func (s *Session) execute(ctx context.Context, index int, cell *ipynb.Cell) erro
 			case "execute_input":
 				timing["iopub.execute_input"] = stamp(m)
 			}
-			out, err := s.outputs.Add(m.Type(), m.RawContent)
+			var out *ipynb.Output
+			var err error
+			if st, ok := m.Content.(*kernel.Stream); ok {
+				out, err = s.outputs.AddStream(st.Name, st.Text)
+			} else {
+				out, err = s.outputs.Add(m.Type(), m.RawContent)
+			}
 			if err != nil {
 				// A malformed output message loses that output, not the cell.
 				addErr = err
