@@ -137,6 +137,12 @@ func (s *Snapshot) Apply(e Event) {
 		}
 		s.CreatedAt = e.Time
 	case ExperimentStarted, ExperimentResumed:
+		// A run may change the budget (trialbook run --trials N).
+		if e.Problem != nil {
+			p := *e.Problem
+			s.Problem = &p
+			s.Counts.Total = p.Trials
+		}
 		if s.StartedAt.IsZero() {
 			s.StartedAt = e.Time
 		}

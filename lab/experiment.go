@@ -153,7 +153,7 @@ func Run(ctx context.Context, opts Options) (journal.Snapshot, error) {
 	if e.snap.Status != journal.StatusCreated {
 		start = journal.ExperimentResumed
 	}
-	if _, err := e.emit(journal.Event{Type: start, Agent: opts.AgentName}); err != nil {
+	if _, err := e.emit(journal.Event{Type: start, Agent: opts.AgentName, Problem: e.summary()}); err != nil {
 		return e.snap, err
 	}
 	why, runErr := e.loop(ctx)
