@@ -49,8 +49,11 @@ func (k *Kernel) Execute(ctx context.Context, code string, opts ExecuteOptions) 
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("kernel: execute: %w", err)
+	}
 	allowStdin := opts.AllowStdin && opts.OnInput != nil
-	m := k.sess.newMessage("execute_request", &ExecuteRequest{
+	m := p.sess.newMessage("execute_request", &ExecuteRequest{
 		Code: code, Silent: opts.Silent, StoreHistory: opts.StoreHistory,
 		UserExpressions: map[string]any{}, AllowStdin: allowStdin, StopOnError: opts.StopOnError,
 	})
@@ -105,7 +108,7 @@ func (k *Kernel) Execute(ctx context.Context, code string, opts ExecuteOptions) 
 				inputErr = fmt.Errorf("kernel: input(%q): %w", req.Prompt, err)
 				go k.interruptQuietly(p)
 			}
-			if err := k.send(p, p.stdin, k.sess.reply(msg, "input_reply", &InputReply{Value: value})); err != nil {
+			if err := k.send(p, p.stdin, p.sess.reply(msg, "input_reply", &InputReply{Value: value})); err != nil {
 				return nil, err
 			}
 		case <-ctxDone:
@@ -212,7 +215,7 @@ func (k *Kernel) request(ctx context.Context, channel, msgType string, content a
 }
 
 func (k *Kernel) requestOn(ctx context.Context, p *process, channel, msgType string, content any) (*Message, error) {
-	m := k.sess.newMessage(msgType, content)
+	m := p.sess.newMessage(msgType, content)
 	r := k.register(m.Header.MsgID, p)
 	defer k.unregister(m.Header.MsgID, r)
 	s := p.shell

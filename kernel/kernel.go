@@ -74,7 +74,7 @@ type Kernel struct {
 	spec     *Spec
 	opts     StartOptions
 	log      zerolog.Logger
-	sess     *session
+	client   *session // the client's session id and user; each process signs with its own key
 	connFile string
 
 	lifecycle sync.Mutex // serializes Restart and Shutdown
@@ -104,6 +104,8 @@ type process struct {
 
 	ctx    context.Context // the sockets' life line
 	cancel context.CancelFunc
+
+	sess *session // signs and checks with this process's connection key
 
 	shell, control, stdin, iopub, hb *channel
 
@@ -213,7 +215,7 @@ func Start(ctx context.Context, spec *Spec, opts StartOptions) (*Kernel, error) 
 		spec:     spec,
 		opts:     opts,
 		log:      opts.Logger.With().Str("kernel", id[:8]).Str("spec", spec.Name).Logger(),
-		sess:     newSession(nil, username()),
+		client:   newSession(nil, username()),
 		connFile: filepath.Join(opts.RuntimeDir, "kernel-"+id+".json"),
 		reqs:     map[string]*request{},
 	}
@@ -237,11 +239,12 @@ func Connect(ctx context.Context, info ConnectionInfo, opts StartOptions) (*Kern
 		spec: &Spec{Name: info.KernelName, InterruptMode: "message"},
 		opts: opts,
 		log:  opts.Logger.With().Str("kernel", id[:8]).Logger(),
-		sess: newSession([]byte(info.Key), username()),
-		conn: info,
+		client: newSession(nil, username()),
+		conn:   info,
 		reqs: map[string]*request{},
 	}
 	p := newProcess()
+	p.sess = newSessionID(k.client.id, []byte(info.Key), k.client.username)
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 	if err := k.connect(ctx, p, info); err != nil {
@@ -282,6 +285,10 @@ func (k *Kernel) launchFresh(ctx context.Context) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		ipcPrefix := filepath.Join(k.opts.RuntimeDir, "kernel-"+k.id[:8]+"-ipc")
+		if len(ipcPrefix) > 90 {
+			// Unix socket paths are limited to 108 bytes.
+			ipcPrefix = filepath.Join(os.TempDir(), "kernel-"+k.id[:8]+"-ipc")
+		}
 		conn, resv, cerr := newConnection(k.opts.Transport, k.opts.IP, ipcPrefix, k.spec.Name)
 		if cerr != nil {
 			return cerr
@@ -289,7 +296,6 @@ func (k *Kernel) launchFresh(ctx context.Context) error {
 		k.mu.Lock()
 		k.conn = conn
 		k.mu.Unlock()
-		k.sess = newSession([]byte(conn.Key), k.sess.username)
 		err = k.launch(ctx, conn, resv)
 		resv.release()
 		if err == nil {
@@ -317,6 +323,7 @@ func (k *Kernel) launch(ctx context.Context, conn ConnectionInfo, resv *portRese
 	if err != nil {
 		return err
 	}
+	p.sess = newSessionID(k.client.id, []byte(conn.Key), k.client.username)
 	ctx, cancel := context.WithTimeout(ctx, k.opts.StartTimeout)
 	defer cancel()
 	if err := k.connect(ctx, p, conn); err != nil {
@@ -324,6 +331,7 @@ func (k *Kernel) launch(ctx context.Context, conn ConnectionInfo, resv *portRese
 		k.teardown(p, err)
 		return err
 	}
+	k.log.Debug().Int("pid", p.pgid).Dur("after", time.Since(start)).Msg("kernel connected")
 	if err := k.waitReady(ctx, p); err != nil {
 		err = k.startError(ctx, p, err)
 		k.teardown(p, err)
@@ -422,7 +430,7 @@ func (k *Kernel) connect(ctx context.Context, p *process, conn ConnectionInfo) e
 	}()
 	// shell, control and stdin share one identity so the kernel can route
 	// input_request to the client that asked for the execution.
-	ident := []byte(k.sess.id)
+	ident := []byte(p.sess.id)
 	type dial struct {
 		name string
 		dst  **channel
@@ -437,20 +445,27 @@ func (k *Kernel) connect(ctx context.Context, p *process, conn ConnectionInfo) e
 		{"stdin", &p.stdin, zmq4.Dealer, ident, conn.StdinPort},
 		{"hb", &p.hb, zmq4.Req, nil, conn.HBPort},
 	}
+	// The kernel binds all its ports together, so only the first dial
+	// retries for long; the rest then connect at once. One retrying dial
+	// rather than five leaves the CPU to the starting kernel.
 	errs := make(chan error, len(dials))
-	for _, d := range dials {
-		go func() {
-			ch, err := dialChannel(ctx, d.name, conn.Endpoint(d.port), d.typ, d.id)
-			if err == nil {
-				*d.dst = ch
-			}
-			errs <- err
-		}()
+	dialOne := func(d dial) {
+		ch, err := dialChannel(ctx, d.name, conn.Endpoint(d.port), d.typ, d.id)
+		if err == nil {
+			*d.dst = ch
+		}
+		errs <- err
 	}
-	var first error
-	for range dials {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+	dialOne(dials[0])
+	first := <-errs
+	if first == nil {
+		for _, d := range dials[1:] {
+			go dialOne(d)
+		}
+		for range dials[1:] {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
 		}
 	}
 	if first != nil {
@@ -480,7 +495,7 @@ func (k *Kernel) connect(ctx context.Context, p *process, conn ConnectionInfo) e
 func (k *Kernel) waitReady(ctx context.Context, p *process) error {
 	answered := false
 	for {
-		m := k.sess.newMessage("kernel_info_request", &KernelInfoRequest{})
+		m := p.sess.newMessage("kernel_info_request", &KernelInfoRequest{})
 		r := k.register(m.Header.MsgID, p)
 		if err := k.send(p, p.shell, m); err != nil {
 			k.unregister(m.Header.MsgID, r)
@@ -558,7 +573,7 @@ func (k *Kernel) heartbeat(p *process) {
 
 // send signs and writes a message on one of p's sockets.
 func (k *Kernel) send(p *process, ch *channel, m *Message) error {
-	frames, err := k.sess.encode(m)
+	frames, err := p.sess.encode(m)
 	if err != nil {
 		return err
 	}
@@ -606,7 +621,7 @@ func (k *Kernel) readLoop(p *process, ch *channel) {
 			// heartbeat report that.
 			return
 		}
-		m, err := k.sess.decode(frames)
+		m, err := p.sess.decode(frames)
 		if err != nil {
 			if errors.Is(err, ErrBadSignature) {
 				k.badSig.Add(1)

@@ -32,7 +32,13 @@ type session struct {
 }
 
 func newSession(key []byte, username string) *session {
-	s := &session{id: newMsgID(), username: username, key: key}
+	return newSessionID(newMsgID(), key, username)
+}
+
+// newSessionID is newSession keeping a client's session id, which is also
+// its ZeroMQ identity, across restarts.
+func newSessionID(id string, key []byte, username string) *session {
+	s := &session{id: id, username: username, key: key}
 	s.pool.New = func() any { return hmac.New(sha256.New, s.key) }
 	return s
 }

@@ -1,9 +1,17 @@
 """jupyter_client's side of `make bench-kernel`.
 
-Starts kernels with KernelManager + BlockingKernelClient and times
-start-to-ready and trivial execute round trips exactly as the Go side does:
-a round trip ends when both the execute_reply and the iopub idle status for
-the request have arrived. Prints one JSON object on stdout.
+Serves timing requests from cmd/bench-kernel over stdin/stdout so that the
+two clients are measured in alternating blocks, under the same machine load.
+Each request is one line; each answer is one JSON line:
+
+  start      one kernel start-to-ready with KernelManager + BlockingKernelClient
+  rtt N      N trivial execute round trips on a warm kernel; a round trip ends
+             when both the execute_reply and the iopub idle for the request
+             have arrived, exactly as on the Go side
+  quit
+
+The kernel's own time for a request is its busy-to-idle: the difference of
+the two status messages' header dates.
 """
 
 import argparse
@@ -14,67 +22,72 @@ import time
 from jupyter_client.manager import KernelManager
 
 
-def kernel_ms(busy, idle):
-    return (idle["header"]["date"] - busy["header"]["date"]).total_seconds() * 1000
+def start_to_ready(kernel):
+    km = KernelManager(kernel_name=kernel)
+    t0 = time.perf_counter()
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    ms = (time.perf_counter() - t0) * 1000
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+    return ms
 
 
 def round_trip(kc, code):
     t0 = time.perf_counter()
     msg_id = kc.execute(code, store_history=False)
     reply = busy = idle = None
-    while reply is None or idle is None:
-        if idle is None:
-            msg = kc.get_iopub_msg(timeout=30)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "status":
-                state = msg["content"]["execution_state"]
-                if state == "busy":
-                    busy = msg
-                elif state == "idle":
-                    idle = msg
-        else:
-            msg = kc.get_shell_msg(timeout=30)
-            if msg["parent_header"].get("msg_id") == msg_id:
-                reply = msg
-    return (time.perf_counter() - t0) * 1000, kernel_ms(busy, idle)
+    while idle is None:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != "status":
+            continue
+        if msg["content"]["execution_state"] == "busy":
+            busy = msg
+        elif msg["content"]["execution_state"] == "idle":
+            idle = msg
+    while reply is None:
+        msg = kc.get_shell_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            reply = msg
+    rtt = (time.perf_counter() - t0) * 1000
+    kernel = (idle["header"]["date"] - busy["header"]["date"]).total_seconds() * 1000
+    return rtt, kernel
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", default="python3")
-    ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--code", default="pass")
     args = ap.parse_args()
 
-    starts = []
-    for _ in range(args.starts):
-        km = KernelManager(kernel_name=args.kernel)
-        t0 = time.perf_counter()
-        km.start_kernel()
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=60)
-        starts.append((time.perf_counter() - t0) * 1000)
+    km = kc = None
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == "quit":
+            break
+        if cmd[0] == "start":
+            out = {"start_ms": [start_to_ready(args.kernel)]}
+        elif cmd[0] == "rtt":
+            if kc is None:
+                km = KernelManager(kernel_name=args.kernel)
+                km.start_kernel()
+                kc = km.client()
+                kc.start_channels()
+                kc.wait_for_ready(timeout=60)
+            rtts, kernel = [], []
+            for _ in range(int(cmd[1])):
+                r, k = round_trip(kc, args.code)
+                rtts.append(r)
+                kernel.append(k)
+            out = {"rtt_ms": rtts, "kernel_ms": kernel}
+        else:
+            out = {"error": "unknown request " + cmd[0]}
+        print(json.dumps(out), flush=True)
+    if kc is not None:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
-
-    km = KernelManager(kernel_name=args.kernel)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-    for _ in range(20):  # warm up, as the Go side does
-        round_trip(kc, args.code)
-    rtts, kernel = [], []
-    for _ in range(args.n):
-        r, k = round_trip(kc, args.code)
-        rtts.append(r)
-        kernel.append(k)
-    kc.stop_channels()
-    km.shutdown_kernel(now=False)
-    json.dump({"start_ms": starts, "rtt_ms": rtts, "kernel_ms": kernel}, sys.stdout)
 
 
 if __name__ == "__main__":

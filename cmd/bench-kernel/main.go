@@ -7,14 +7,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -47,47 +51,74 @@ func run(name string, n, starts int, code, script string) error {
 		return err
 	}
 	fmt.Printf("kernelspec %s: %v\n", spec.Name, spec.Argv)
+	fmt.Printf("machine: %d CPUs, load average %s\n", runtime.NumCPU(), loadavg())
 
-	tb, err := benchTrialbook(ctx, spec, n, starts, code)
+	jc, err := startJupyterClient(ctx, spec, name, code, script)
 	if err != nil {
-		return fmt.Errorf("trialbook: %w", err)
+		return err
 	}
-	py := filepath.Join(filepath.Dir(filepath.Dir(spec.Argv[0])), "bin", "python")
-	if _, err := os.Stat(py); err != nil {
-		py = spec.Argv[0]
-	}
-	cmd := exec.CommandContext(ctx, py, script, "--kernel", name, "--n", fmt.Sprint(n), "--starts", fmt.Sprint(starts), "--code", code)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("jupyter_client (%s %s): %w", py, script, err)
-	}
-	var jc samples
-	if err := json.Unmarshal(out, &jc); err != nil {
-		return fmt.Errorf("jupyter_client output: %w", err)
-	}
-	report(tb, jc, n, starts)
-	return nil
-}
+	defer jc.quit()
+	var tb, py samples
 
-func benchTrialbook(ctx context.Context, spec *kernel.Spec, n, starts int, code string) (samples, error) {
-	var s samples
+	// Starts and round trips alternate between the clients in blocks so
+	// both see the same machine load.
 	for range starts {
 		t0 := time.Now()
 		k, err := kernel.Start(ctx, spec, kernel.StartOptions{})
 		if err != nil {
-			return s, err
+			return fmt.Errorf("trialbook start: %w", err)
 		}
-		s.Start = append(s.Start, ms(time.Since(t0)))
+		tb.Start = append(tb.Start, ms(time.Since(t0)))
 		if err := k.Shutdown(ctx); err != nil {
-			return s, err
+			return err
+		}
+		if err := jc.ask("start", &py); err != nil {
+			return err
 		}
 	}
+
 	k, err := kernel.Start(ctx, spec, kernel.StartOptions{})
 	if err != nil {
-		return s, err
+		return fmt.Errorf("trialbook start: %w", err)
 	}
 	defer k.Shutdown(ctx)
+	var warm samples
+	if err := roundTrips(ctx, k, code, 20, &warm); err != nil {
+		return err
+	}
+	if err := jc.ask("rtt 20", &warm); err != nil {
+		return err
+	}
+	const block = 50
+	for done := 0; done < n; done += block {
+		b := min(block, n-done)
+		if err := roundTrips(ctx, k, code, b, &tb); err != nil {
+			return err
+		}
+		if err := jc.ask(fmt.Sprintf("rtt %d", b), &py); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("machine load average after: %s\n\n", loadavg())
+	report(tb, py, n, starts)
+	return nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// roundTrips runs code n times, timing each execute and the kernel's own
+// busy-to-idle for it.
+func roundTrips(ctx context.Context, k *kernel.Kernel, code string, n int, s *samples) error {
 	var busy, idle time.Time
 	opts := kernel.ExecuteOptions{OnMessage: func(m *kernel.Message) {
 		if st, ok := m.Content.(*kernel.Status); ok {
@@ -99,22 +130,73 @@ func benchTrialbook(ctx context.Context, spec *kernel.Spec, n, starts int, code 
 			}
 		}
 	}}
-	for i := range n + 20 { // the first 20 warm up, as on the Python side
+	for range n {
 		t0 := time.Now()
 		rep, err := k.Execute(ctx, code, opts)
 		d := time.Since(t0)
 		if err != nil {
-			return s, err
+			return err
 		}
 		if rep.Status != "ok" {
-			return s, fmt.Errorf("execute %q: %s", code, rep.Status)
+			return fmt.Errorf("execute %q: %s", code, rep.Status)
 		}
-		if i >= 20 {
-			s.RTT = append(s.RTT, ms(d))
-			s.Kernel = append(s.Kernel, ms(idle.Sub(busy)))
-		}
+		s.RTT = append(s.RTT, ms(d))
+		s.Kernel = append(s.Kernel, ms(idle.Sub(busy)))
 	}
-	return s, nil
+	return nil
+}
+
+// jupyterClient is scripts/bench_kernel.py serving timing requests.
+type jupyterClient struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startJupyterClient(ctx context.Context, spec *kernel.Spec, name, code, script string) (*jupyterClient, error) {
+	py := filepath.Join(filepath.Dir(spec.Argv[0]), "python")
+	if _, err := os.Stat(py); err != nil {
+		py = spec.Argv[0]
+	}
+	cmd := exec.CommandContext(ctx, py, script, "--kernel", name, "--code", code)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("jupyter_client side (%s %s): %w", py, script, err)
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	return &jupyterClient{cmd: cmd, in: in, out: sc}, nil
+}
+
+func (j *jupyterClient) ask(req string, into *samples) error {
+	if _, err := fmt.Fprintln(j.in, req); err != nil {
+		return fmt.Errorf("jupyter_client side: %w", err)
+	}
+	if !j.out.Scan() {
+		return fmt.Errorf("jupyter_client side ended: %v", j.out.Err())
+	}
+	var s samples
+	if err := json.Unmarshal(j.out.Bytes(), &s); err != nil {
+		return fmt.Errorf("jupyter_client side said %q: %w", j.out.Text(), err)
+	}
+	into.Start = append(into.Start, s.Start...)
+	into.RTT = append(into.RTT, s.RTT...)
+	into.Kernel = append(into.Kernel, s.Kernel...)
+	return nil
+}
+
+func (j *jupyterClient) quit() {
+	fmt.Fprintln(j.in, "quit")
+	j.in.Close()
+	_ = j.cmd.Wait()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
