@@ -235,13 +235,13 @@ func Connect(ctx context.Context, info ConnectionInfo, opts StartOptions) (*Kern
 	}
 	id := newMsgID()
 	k := &Kernel{
-		id:   id,
-		spec: &Spec{Name: info.KernelName, InterruptMode: "message"},
-		opts: opts,
-		log:  opts.Logger.With().Str("kernel", id[:8]).Logger(),
+		id:     id,
+		spec:   &Spec{Name: info.KernelName, InterruptMode: "message"},
+		opts:   opts,
+		log:    opts.Logger.With().Str("kernel", id[:8]).Logger(),
 		client: newSession(nil, username()),
 		conn:   info,
-		reqs: map[string]*request{},
+		reqs:   map[string]*request{},
 	}
 	p := newProcess()
 	p.sess = newSessionID(k.client.id, []byte(info.Key), k.client.username)
