@@ -108,6 +108,10 @@ func (c *checker) target(p *Problem, a *columnAcc, rows int64, file, kind string
 		c.issues.add("validation.folds", "%d folds need at least %d rows; %s has %d", p.Validation.Folds, p.Validation.Folds, file, rows)
 	}
 	if p.Task == Regression {
+		if a.temporal != "" {
+			c.issues.add("target", "%q holds dates or times (%s); a regression target must be a number", p.Target, a.dtype)
+			return
+		}
 		if !a.isNumeric() {
 			c.issues.add("target", "%q is not numeric (%q %s); a regression target must be a number, use tb.classification for labels", p.Target, a.firstText, where(a.firstTextLine))
 			return

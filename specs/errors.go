@@ -102,7 +102,11 @@ func didYouMean(got string, candidates []string) string {
 			best, bestD = c, d
 		}
 	}
-	limit := max(1, len(got)/3)
+	// A third of the name may be wrong; a one- or two-letter name only in case.
+	limit := len(got) / 3
+	if len(got) >= 3 {
+		limit = max(1, limit)
+	}
 	if bestD < 0 || bestD > limit {
 		return ""
 	}

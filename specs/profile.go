@@ -37,6 +37,10 @@ type ColumnProfile struct {
 	Max          *float64     `json:"max,omitempty"`
 	Mean         *float64     `json:"mean,omitempty"`
 	Top          []ValueCount `json:"top,omitempty"` // non-numeric columns: the most frequent values
+	// From and To are a date or timestamp column's range (Parquet), as
+	// 2006-01-02 or 2006-01-02 15:04:05 in UTC.
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 }
 
 // DistinctCap is how many distinct values a column's count is exact up to.
@@ -142,7 +146,9 @@ func (a *columnAcc) profile(opts ProfileOptions) ColumnProfile {
 	if a.count > 0 {
 		cp.MissingShare = float64(a.missing) / float64(a.count)
 	}
-	if a.isNumeric() && cp.Dtype != "bool" {
+	if a.temporal != "" {
+		cp.From, cp.To = a.timeRange()
+	} else if a.isNumeric() && cp.Dtype != "bool" {
 		mn, mx, mean := a.min, a.max, a.mean
 		cp.Min, cp.Max, cp.Mean = &mn, &mx, &mean
 	} else {
@@ -313,6 +319,9 @@ func (p *Profile) targetMarkdown() string {
 
 // values summarises a column in a few words: its range, or its top values.
 func (c ColumnProfile) values() string {
+	if c.From != "" {
+		return c.From + " … " + c.To
+	}
 	if c.Min != nil {
 		return fmt.Sprintf("%s … %s, mean %s", num(*c.Min), num(*c.Max), num(*c.Mean))
 	}

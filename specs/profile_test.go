@@ -48,6 +48,7 @@ func TestProfileMatchesPandas(t *testing.T) {
 	cases := []struct{ file, target string }{
 		{"testdata/data/small.csv", "spend"},
 		{"testdata/data/small.parquet", "spend"},
+		{"testdata/data/types.parquet", "y"},
 		{"../../shared/data/house-prices/train.csv", "SalePrice"},
 	}
 	for _, tc := range cases {
@@ -152,6 +153,23 @@ func TestProfileCSVAndParquetAgree(t *testing.T) {
 	}
 	if c.Columns[0].Role != "id" || c.Columns[6].Role != "target" || c.Columns[1].Role != "feature" {
 		t.Errorf("roles %s %s %s", c.Columns[0].Role, c.Columns[6].Role, c.Columns[1].Role)
+	}
+}
+
+func TestProfileParquetTimes(t *testing.T) {
+	p, err := ProfileFile(context.Background(), "testdata/data/types.parquet", ProfileOptions{Target: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range p.Columns {
+		got[c.Name] = c.values()
+	}
+	want := map[string]string{"when": "2024-01-01 06:30:00 … 2024-01-06 06:30:00", "day": "2024-02-29 … 2024-03-01"}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: %q, want %q", name, got[name], w)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -194,53 +195,70 @@ func openParquet(path string) (*parquet.File, func(), error) {
 // parquetColumns returns the top-level column names and their pandas dtypes;
 // nested columns are refused because a trial's DataFrame cannot hold them
 // as features.
-func parquetColumns(pf *parquet.File) ([]string, []string, error) {
-	var names, dtypes []string
+func parquetColumns(pf *parquet.File) ([]string, []parquetType, error) {
+	var names []string
+	var types []parquetType
 	for _, field := range pf.Schema().Fields() {
 		if !field.Leaf() || field.Repeated() {
 			return nil, nil, fmt.Errorf("column %q is nested or repeated; trialbook reads flat tables only", field.Name())
 		}
 		names = append(names, field.Name())
-		dtypes = append(dtypes, parquetDtype(field.Type()))
+		types = append(types, parquetTypeOf(field.Type()))
 	}
-	return names, dtypes, nil
+	return names, types, nil
 }
 
-// parquetDtype names a Parquet column's type as pandas (with pyarrow) shows it.
-func parquetDtype(t parquet.Type) string {
+// parquetType is a Parquet column's type as pandas (with pyarrow) shows it,
+// and, for dates and timestamps, how to read its integers as time.
+type parquetType struct {
+	dtype    string
+	temporal string // "", "date" (days), "ms", "us", "ns"
+}
+
+func parquetTypeOf(t parquet.Type) parquetType {
 	if lt := t.LogicalType(); lt != nil {
 		switch v := lt.Value.(type) {
 		case *format.StringType, *format.EnumType, *format.JsonType:
-			return "str"
+			return parquetType{dtype: "str"}
 		case *format.DateType:
-			return "object"
+			return parquetType{dtype: "object", temporal: "date"}
 		case *format.TimestampType:
-			_ = v
-			return "datetime64[ns]"
+			unit := "us"
+			switch v.Unit.Value.(type) {
+			case *format.MilliSeconds:
+				unit = "ms"
+			case *format.NanoSeconds:
+				unit = "ns"
+			}
+			dtype := "datetime64[" + unit + "]"
+			if v.IsAdjustedToUTC {
+				dtype = "datetime64[" + unit + ", UTC]"
+			}
+			return parquetType{dtype: dtype, temporal: unit}
 		case *format.DecimalType:
-			return "object"
+			return parquetType{dtype: "object"}
 		case *format.IntType:
 			if v.IsSigned {
-				return fmt.Sprintf("int%d", v.BitWidth)
+				return parquetType{dtype: fmt.Sprintf("int%d", v.BitWidth)}
 			}
-			return fmt.Sprintf("uint%d", v.BitWidth)
+			return parquetType{dtype: fmt.Sprintf("uint%d", v.BitWidth)}
 		}
 	}
 	switch t.Kind() {
 	case parquet.Boolean:
-		return "bool"
+		return parquetType{dtype: "bool"}
 	case parquet.Int32:
-		return "int32"
+		return parquetType{dtype: "int32"}
 	case parquet.Int64:
-		return "int64"
+		return parquetType{dtype: "int64"}
 	case parquet.Int96:
-		return "datetime64[ns]"
+		return parquetType{dtype: "datetime64[ns]"}
 	case parquet.Float:
-		return "float32"
+		return parquetType{dtype: "float32"}
 	case parquet.Double:
-		return "float64"
+		return parquetType{dtype: "float64"}
 	}
-	return "object"
+	return parquetType{dtype: "object"}
 }
 
 func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, error) {
@@ -249,13 +267,13 @@ func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, er
 		return 0, err
 	}
 	defer closeFile()
-	_, dtypes, err := parquetColumns(pf)
+	_, types, err := parquetColumns(pf)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	for i, a := range accs {
 		if a != nil {
-			a.setDtype(dtypes[i])
+			a.dtype, a.temporal = types[i].dtype, types[i].temporal
 		}
 	}
 	buf := make([]parquet.Value, 4096)
@@ -308,7 +326,11 @@ func readChunk(cc parquet.ColumnChunk, a *columnAcc, buf []parquet.Value) error 
 // columnAcc accumulates one column's profile in bounded memory.
 type columnAcc struct {
 	name   string
-	dtype  string // fixed for Parquet; inferred from text for CSV
+	dtype    string // fixed for Parquet; inferred from text for CSV
+	temporal string // Parquet dates and timestamps: see parquetType
+	// tmin, tmax are a temporal column's range in its own unit.
+	tmin, tmax int64
+	hasTime    bool
 	sample bool   // keep a reservoir of numeric values (the target)
 
 	count   int64 // values seen, missing included
@@ -349,8 +371,6 @@ func (a *columnAcc) withSample() *columnAcc {
 	a.reservoirRand = rand.New(rand.NewPCG(42, 42))
 	return a
 }
-
-func (a *columnAcc) setDtype(d string) { a.dtype = d }
 
 // addText takes one CSV field; line is its line in the file, for messages.
 func (a *columnAcc) addText(s string, line int64) {
@@ -395,6 +415,33 @@ func isIntText(s string) bool {
 	return true
 }
 
+// timeRange returns a temporal column's first and last time as text.
+func (a *columnAcc) timeRange() (from, to string) {
+	if !a.hasTime {
+		return "", ""
+	}
+	return formatTime(a.tmin, a.temporal), formatTime(a.tmax, a.temporal)
+}
+
+func formatTime(v int64, unit string) string {
+	var t time.Time
+	switch unit {
+	case "date":
+		return time.Unix(v*86400, 0).UTC().Format(time.DateOnly)
+	case "ms":
+		t = time.UnixMilli(v)
+	case "us":
+		t = time.UnixMicro(v)
+	default:
+		t = time.Unix(0, v)
+	}
+	t = t.UTC()
+	if t.Equal(t.Truncate(24 * time.Hour)) {
+		return t.Format(time.DateOnly)
+	}
+	return t.Format(time.DateTime)
+}
+
 func isBoolText(s string) bool {
 	switch s {
 	case "True", "False", "true", "false", "TRUE", "FALSE":
@@ -410,7 +457,24 @@ func (a *columnAcc) addValue(v parquet.Value) {
 		a.missing++
 		return
 	}
+	if a.temporal != "" && (v.Kind() == parquet.Int32 || v.Kind() == parquet.Int64) {
+		t := v.Int64()
+		if v.Kind() == parquet.Int32 {
+			t = int64(v.Int32())
+		}
+		if !a.hasTime || t < a.tmin {
+			a.tmin = t
+		}
+		if !a.hasTime || t > a.tmax {
+			a.tmax = t
+		}
+		a.hasTime = true
+		a.addNumKey(float64(t))
+		return
+	}
 	switch v.Kind() {
+	case parquet.Int96:
+		a.addKey(v.Int96().String())
 	case parquet.Boolean:
 		if v.Boolean() {
 			a.addKey("True")

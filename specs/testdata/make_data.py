@@ -27,3 +27,20 @@ df.loc[[5, 6], "income"] = np.nan
 here.mkdir(exist_ok=True)
 df.to_csv(here / "small.csv", index=False)
 df.to_parquet(here / "small.parquet", index=False)
+
+# Parquet types beyond numbers and text, written without pandas' metadata so
+# that pandas reads them from the Parquet types alone, as trialbook does.
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+types = pd.DataFrame({
+    "when": pd.date_range("2024-01-01 06:30", periods=6, freq="D"),
+    "day": pd.to_datetime(["2024-02-29"] * 3 + ["2024-03-01"] * 3).date,
+    "cat": list("abcabc"),
+    "i32": np.arange(6, dtype="int32"),
+    "f32": np.arange(6, dtype="float32") / 2,
+    "nint": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+    "y": [1.5, 2.0, 3.0, 4.0, 5.0, 6.5],
+})
+table = pa.Table.from_pandas(types, preserve_index=False).replace_schema_metadata(None)
+pq.write_table(table, here / "types.parquet")
