@@ -325,13 +325,13 @@ func readChunk(cc parquet.ColumnChunk, a *columnAcc, buf []parquet.Value) error 
 
 // columnAcc accumulates one column's profile in bounded memory.
 type columnAcc struct {
-	name   string
+	name     string
 	dtype    string // fixed for Parquet; inferred from text for CSV
 	temporal string // Parquet dates and timestamps: see parquetType
 	// tmin, tmax are a temporal column's range in its own unit.
 	tmin, tmax int64
 	hasTime    bool
-	sample bool   // keep a reservoir of numeric values (the target)
+	sample     bool // keep a reservoir of numeric values (the target)
 
 	count   int64 // values seen, missing included
 	missing int64
