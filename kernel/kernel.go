@@ -205,6 +205,10 @@ func Start(ctx context.Context, spec *Spec, opts StartOptions) (*Kernel, error) 
 	if opts.RuntimeDir == "" {
 		opts.RuntimeDir = runtimeDir(os.Getenv)
 	}
+	// The kernel runs in opts.Dir; it must find its connection file anyway.
+	if abs, err := filepath.Abs(opts.RuntimeDir); err == nil {
+		opts.RuntimeDir = abs
+	}
 	if err := os.MkdirAll(opts.RuntimeDir, 0o700); err != nil {
 		return nil, fmt.Errorf("kernel: start: runtime dir: %w", err)
 	}
@@ -613,7 +617,6 @@ func (k *Kernel) lookup(id string) *request {
 // process's sockets are closed.
 func (k *Kernel) readLoop(p *process, ch *channel) {
 	defer p.readers.Done()
-	channel := ch.name
 	for {
 		frames, err := ch.recv()
 		if err != nil {
@@ -628,10 +631,10 @@ func (k *Kernel) readLoop(p *process, ch *channel) {
 			} else {
 				k.malformed.Add(1)
 			}
-			k.log.Debug().Err(err).Str("channel", channel).Msg("message dropped")
+			k.log.Debug().Err(err).Str("channel", ch.name).Msg("message dropped")
 			continue
 		}
-		if channel == "iopub" {
+		if ch == p.iopub {
 			p.liveOnce.Do(func() { close(p.live) })
 		}
 		r := k.lookup(m.ParentID())
@@ -639,20 +642,20 @@ func (k *Kernel) readLoop(p *process, ch *channel) {
 			k.unclaimed.Add(1)
 			continue
 		}
-		switch channel {
-		case "shell", "control":
+		switch ch {
+		case p.shell, p.control:
 			select {
 			case r.reply <- m:
 			default: // a second reply to one request is ignored
 			}
-		case "stdin":
+		case p.stdin:
 			select {
 			case r.stdin <- m:
 			case <-r.done:
 			case <-p.ctx.Done():
 				return
 			}
-		case "iopub":
+		case p.iopub:
 			// Back-pressure: a slow OnMessage slows reading (bounded memory)
 			// rather than queueing without limit.
 			select {
@@ -731,7 +734,15 @@ func (t *tailBuffer) String() string {
 }
 
 func (t *tailBuffer) tail(n int) string {
-	s := strings.TrimSpace(t.String())
+	var keep []string
+	for _, line := range strings.Split(t.String(), "\n") {
+		// ipykernel 7 warns about unencrypted tcp on every start; it is
+		// noise next to the reason a kernel died.
+		if !strings.Contains(line, "running over TCP without encryption") {
+			keep = append(keep, line)
+		}
+	}
+	s := strings.TrimSpace(strings.Join(keep, "\n"))
 	if len(s) > n {
 		s = "..." + s[len(s)-n:]
 	}

@@ -218,7 +218,7 @@ func ReadSpec(dir string) (*Spec, error) {
 	}
 	s := &Spec{}
 	if err := json.Unmarshal(b, s); err != nil {
-		return nil, fmt.Errorf("kernel: kernelspec %s: %w", path, err)
+		return nil, fmt.Errorf("kernel: kernelspec %s%s: %w", path, jsonPosition(b, err), err)
 	}
 	s.Name = strings.ToLower(filepath.Base(dir))
 	s.Dir = dir
@@ -261,4 +261,29 @@ func FindSpec(name string, opts SearchOptions) (*Spec, error) {
 		return nil, errors.Join(nf, err)
 	}
 	return nil, nf
+}
+
+// jsonPosition returns ":line:column" of a JSON syntax or type error in b.
+func jsonPosition(b []byte, err error) string {
+	var off int64
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		off = syn.Offset
+	case errors.As(err, &typ):
+		off = typ.Offset
+	default:
+		return ""
+	}
+	off = min(off, int64(len(b)))
+	line, col := 1, 1
+	for _, c := range b[:off] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf(":%d:%d", line, col)
 }

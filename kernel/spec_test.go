@@ -111,7 +111,7 @@ func TestBadKernelJSONNamesTheFile(t *testing.T) {
 	if len(specs) != 1 || specs[0].Name != "good" {
 		t.Errorf("specs %v, want the good one still listed", specs)
 	}
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(bad, "kernel.json")) || !strings.Contains(err.Error(), "argv is empty") {
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(bad, "kernel.json")+":1:18") || !strings.Contains(err.Error(), "argv is empty") {
 		t.Errorf("err = %v, want both broken files named", err)
 	}
 }
