@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -464,5 +465,52 @@ func TestWebsocketOnABrokenJournalSaysWhy(t *testing.T) {
 	_, _, err := c.ReadMessage()
 	if !websocket.IsCloseError(err, CloseBadJournal) {
 		t.Errorf("close = %v, want %d", err, CloseBadJournal)
+	}
+}
+
+func TestUnstartedExperimentsAreDescribedFromTheirProblemFile(t *testing.T) {
+	calls := 0
+	describe := func(_ context.Context, dir string) (*journal.ProblemSummary, error) {
+		calls++
+		b, err := os.ReadFile(filepath.Join(dir, problemFile))
+		if err != nil {
+			return nil, err
+		}
+		if strings.Contains(string(b), "broken") {
+			return nil, fmt.Errorf("%s:1:1: broken on purpose", filepath.Join(dir, problemFile))
+		}
+		return &journal.ProblemSummary{Name: filepath.Base(dir), Target: strings.TrimSpace(string(b)), Trials: 7}, nil
+	}
+	e := newEnv(t, Options{Describe: describe})
+	dir := e.experiment("new", "")
+	writeFile(t, filepath.Join(dir, problemFile), "price\n")
+	e.experiment("started", "three-trials")
+
+	var v View
+	e.getJSON("/api/experiments/new", &v)
+	if v.Problem == nil || v.Problem.Target != "price" || v.Counts.Total != 7 || v.Status != journal.StatusCreated {
+		t.Fatalf("view of an unstarted experiment: problem %+v, counts %+v", v.Problem, v.Counts)
+	}
+	var list struct{ Experiments []Summary }
+	e.getJSON("/api/experiments", &list)
+	e.getJSON("/api/experiments", &list)
+	if calls != 1 {
+		t.Errorf("Describe called %d times for an unchanged file, want 1 (cached)", calls)
+	}
+	if list.Experiments[0].Problem == nil || list.Experiments[0].Problem.Target != "price" {
+		t.Errorf("list row = %+v", list.Experiments[0])
+	}
+	if list.Experiments[1].Problem.Name != "house-prices" {
+		t.Errorf("a started experiment's problem comes from its journal: %+v", list.Experiments[1].Problem)
+	}
+
+	writeFile(t, filepath.Join(dir, problemFile), "broken, and longer\n")
+	e.getJSON("/api/experiments/new", &v)
+	if v.Problem != nil || !strings.Contains(v.ProblemError, "problem.jsonnet:1:1: broken") {
+		t.Errorf("after an edit that breaks it: problem %+v, error %q", v.Problem, v.ProblemError)
+	}
+	e.getJSON("/api/experiments", &list)
+	if !strings.Contains(list.Experiments[0].Error, "broken on purpose") {
+		t.Errorf("list row error = %q", list.Experiments[0].Error)
 	}
 }

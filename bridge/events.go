@@ -118,7 +118,7 @@ func (s *Server) streamExperiment(ctx context.Context, ws *wsConn, id, dir strin
 		return
 	}
 	start := after
-	v := s.view(id, dir, events)
+	v := s.view(ctx, id, dir, events)
 	live := v.Live
 	// A client that has nothing, or claims a seq this journal never reached
 	// (it was replaced), starts over from a snapshot.
@@ -181,7 +181,7 @@ func (s *Server) streamList(ctx context.Context, ws *wsConn) {
 	var last []byte
 	lastPing := time.Now()
 	for {
-		list, err := s.summaries()
+		list, err := s.summaries(ctx)
 		if err != nil {
 			_ = ws.send(Message{Kind: "error", Error: err.Error()})
 			ws.close(CloseBadJournal, "cannot list experiments")

@@ -45,6 +45,10 @@ type Options struct {
 	// Controller carries out create, start, stop and resume; nil answers
 	// those with 501.
 	Controller Controller
+	// Describe summarises the problem of an experiment whose journal has no
+	// experiment.created yet (one just created, not started), so the panel
+	// can show it; nil leaves such a snapshot's problem null.
+	Describe func(ctx context.Context, dir string) (*journal.ProblemSummary, error)
 
 	// WriteTimeout bounds one write to a websocket client (default 10s): a
 	// client that stops reading for that long is dropped. ListPoll is how
@@ -64,8 +68,9 @@ type Server struct {
 	log   zerolog.Logger
 	mux   *http.ServeMux
 
-	mu    sync.Mutex
-	cache map[string]cachedSummary // by folder
+	mu        sync.Mutex
+	cache     map[string]cachedSummary    // by folder
+	described map[string]describedProblem // by folder
 
 	// dropped, when set (by tests), is told the experiment of every event
 	// client dropped for not reading.
@@ -106,7 +111,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: --allow-origin: %w", err)
 	}
-	s := &Server{root: root, opts: opts, guard: g, log: zerolog.Nop(), cache: map[string]cachedSummary{}}
+	s := &Server{root: root, opts: opts, guard: g, log: zerolog.Nop(), cache: map[string]cachedSummary{}, described: map[string]describedProblem{}}
 	if opts.Log != nil {
 		s.log = *opts.Log
 	}
@@ -249,12 +254,57 @@ type View struct {
 	// from this bridge or a terminal). A "running" status without Live means
 	// the run died; the panel offers Resume.
 	Live bool `json:"live"`
+	// ProblemError says why problem.jsonnet of a not yet started experiment
+	// does not load (it would not run either).
+	ProblemError string `json:"problemError,omitempty"`
 	journal.Snapshot
 }
 
-func (s *Server) view(id, dir string, events []journal.Event) View {
+func (s *Server) view(ctx context.Context, id, dir string, events []journal.Event) View {
 	live, _, _ := journal.Locked(dir)
-	return View{ID: id, Live: live, Snapshot: journal.Fold(events)}
+	v := View{ID: id, Live: live, Snapshot: journal.Fold(events)}
+	if v.Problem == nil {
+		v.Problem, v.ProblemError = s.describe(ctx, dir)
+		if v.Problem != nil && v.Counts.Total == 0 {
+			v.Counts.Total = v.Problem.Trials
+		}
+	}
+	return v
+}
+
+// describe asks Options.Describe about dir's problem file, remembering the
+// answer until the file changes.
+func (s *Server) describe(ctx context.Context, dir string) (*journal.ProblemSummary, string) {
+	if s.opts.Describe == nil {
+		return nil, ""
+	}
+	st, err := os.Stat(filepath.Join(dir, problemFile))
+	if err != nil {
+		return nil, ""
+	}
+	s.mu.Lock()
+	c, ok := s.described[dir]
+	s.mu.Unlock()
+	if ok && c.size == st.Size() && c.modTime.Equal(st.ModTime()) {
+		return c.problem, c.err
+	}
+	c = describedProblem{size: st.Size(), modTime: st.ModTime()}
+	if p, err := s.opts.Describe(ctx, dir); err != nil {
+		c.err = err.Error()
+	} else {
+		c.problem = p
+	}
+	s.mu.Lock()
+	s.described[dir] = c
+	s.mu.Unlock()
+	return c.problem, c.err
+}
+
+type describedProblem struct {
+	size    int64
+	modTime time.Time
+	problem *journal.ProblemSummary
+	err     string
 }
 
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +322,7 @@ type Summary struct {
 	Counts    journal.Counts          `json:"counts"`
 	Best      *journal.TrialRow       `json:"best"`
 	UpdatedAt time.Time               `json:"updatedAt,omitzero"`
-	Error     string                  `json:"error,omitempty"` // a journal that cannot be read
+	Error     string                  `json:"error,omitempty"` // a journal, or the problem file of an unstarted experiment, that cannot be read
 }
 
 type cachedSummary struct {
@@ -283,7 +333,7 @@ type cachedSummary struct {
 
 // summaries lists every experiment under the root, folding only journals that
 // changed since the last call.
-func (s *Server) summaries() ([]Summary, error) {
+func (s *Server) summaries(ctx context.Context) ([]Summary, error) {
 	ids, err := findExperiments(s.root)
 	if err != nil {
 		return nil, err
@@ -295,12 +345,23 @@ func (s *Server) summaries() ([]Summary, error) {
 		seen[dir] = true
 		sum := s.summary(id, dir)
 		sum.Live, _, _ = journal.Locked(dir)
+		if sum.Problem == nil && sum.Error == "" {
+			sum.Problem, sum.Error = s.describe(ctx, dir)
+			if sum.Problem != nil && sum.Counts.Total == 0 {
+				sum.Counts.Total = sum.Problem.Trials
+			}
+		}
 		out = append(out, sum)
 	}
 	s.mu.Lock()
 	for dir := range s.cache {
 		if !seen[dir] {
 			delete(s.cache, dir)
+		}
+	}
+	for dir := range s.described {
+		if !seen[dir] {
+			delete(s.described, dir)
 		}
 	}
 	s.mu.Unlock()
@@ -338,7 +399,7 @@ func (s *Server) summary(id, dir string) Summary {
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	list, err := s.summaries()
+	list, err := s.summaries(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -358,7 +419,7 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view(id, dir, events))
+	writeJSON(w, http.StatusOK, s.view(r.Context(), id, dir, events))
 }
 
 // TrialView is one trial: its row, its plan and every event about it.

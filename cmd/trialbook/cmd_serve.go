@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"trialbook/bridge"
+	"trialbook/journal"
 	"trialbook/specs"
 )
 
@@ -81,6 +82,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		AllowOrigins: origins.list,
 		Hosts:        []string{host},
 		Controller:   &serveController{Processes: &bridge.Processes{Exe: exe}},
+		Describe:     describeProblem,
 		Log:          &logger,
 	})
 	if err != nil {
@@ -176,6 +178,26 @@ func (c *serveController) Create(ctx context.Context, dir string, req bridge.New
 		return created, err
 	}
 	return bridge.Created{Problem: path, AgentsMD: md, Guessed: guessed}, nil
+}
+
+// describeProblem summarises dir's problem file as experiment.created will.
+func describeProblem(ctx context.Context, dir string) (*journal.ProblemSummary, error) {
+	p, err := specs.Load(ctx, dir, specs.LoadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	s := &journal.ProblemSummary{
+		Name: p.Name, Task: string(p.Task), Target: p.Target, Metric: p.Metric.Name,
+		Direction: string(p.Metric.Direction), Validation: fmt.Sprintf("%s, %d folds", p.Validation.Kind, p.Validation.Folds),
+		Trials: p.Budget.Trials, Agent: p.Agent.Kind,
+	}
+	if s.Agent == "" {
+		s.Agent = "builtin"
+	}
+	if p.Budget.Time > 0 {
+		s.TimeBudget = p.Budget.Time.String()
+	}
+	return s, nil
 }
 
 // formMixin renders the form fields that specs.Init does not take as a

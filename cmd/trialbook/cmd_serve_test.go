@@ -169,7 +169,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		return m
 	}
-	if m := read(); m.Kind != "snapshot" || m.Snapshot.Status != journal.StatusCreated {
+	if m := read(); m.Kind != "snapshot" || m.Snapshot.Status != journal.StatusCreated || m.Snapshot.Problem == nil || m.Snapshot.Problem.Target != "price" || m.Snapshot.Counts.Total != 2 {
 		t.Fatalf("first message = %+v", m)
 	}
 	if status := c.call("POST", "/api/experiments/houses/start", "", nil); status != 200 {
