@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -227,9 +228,12 @@ func (e *experiment) loop(ctx context.Context) (string, error) {
 		defer cancel()
 	}
 	pool := kernel.NewPoolFunc(runCtx, e.opts.Spec, e.opts.Workers, func(i int) kernel.StartOptions {
-		o := kernel.StartOptions{Dir: e.opts.Dir, Logger: e.opts.Log, MaxOutput: 1 << 20}
+		// ipykernel exits when the process in JPY_PARENT_PID is gone, so a
+		// kill -9 of trialbook leaves no kernel behind.
+		o := kernel.StartOptions{Dir: e.opts.Dir, Logger: e.opts.Log, MaxOutput: 1 << 20,
+			Env: map[string]string{"JPY_PARENT_PID": strconv.Itoa(os.Getpid())}}
 		if len(e.opts.GPUs) > 0 {
-			o.Env = map[string]string{"CUDA_VISIBLE_DEVICES": e.opts.GPUs[i%len(e.opts.GPUs)]}
+			o.Env["CUDA_VISIBLE_DEVICES"] = e.opts.GPUs[i%len(e.opts.GPUs)]
 		}
 		return o
 	})
