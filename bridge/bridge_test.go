@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -512,5 +513,44 @@ func TestUnstartedExperimentsAreDescribedFromTheirProblemFile(t *testing.T) {
 	e.getJSON("/api/experiments", &list)
 	if !strings.Contains(list.Experiments[0].Error, "broken on purpose") {
 		t.Errorf("list row error = %q", list.Experiments[0].Error)
+	}
+}
+
+// TestEventLatency measures journal append → websocket message, the bridge's
+// share of the panel's event-to-screen latency, and keeps it well inside the
+// 200 ms the panel has in all.
+func TestEventLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing; skipped under -short")
+	}
+	e := newEnv(t, Options{})
+	dir := e.experiment("hp", "running")
+	j, err := journal.Open(filepath.Join(dir, journalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	c := e.mustWS("experiment=hp")
+	next(t, c)
+	const n = 100
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		start := time.Now()
+		want, err := j.Append(journal.Event{Type: journal.CellOutput, Trial: 2, Text: fmt.Sprint(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := nextEvent(t, c); got.Seq != want.Seq {
+			t.Fatalf("seq %d, want %d", got.Seq, want.Seq)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	p50, p99 := lat[n/2], lat[n*99/100]
+	t.Logf("append (with fsync) → websocket message over %d events: p50 %v, p99 %v, max %v", n, p50, p99, lat[n-1])
+	// The median catches a bridge that polls (FollowPoll is 250 ms) instead
+	// of being woken by the journal's writes; tails depend on the machine.
+	if p50 > 50*time.Millisecond {
+		t.Errorf("p50 %v: the bridge is not woken by appends", p50)
 	}
 }
