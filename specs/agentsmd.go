@@ -319,7 +319,12 @@ func validationSection(p *Problem) string {
 	case "kfold":
 		fmt.Fprintf(&b, "%d-fold cross-validation", v.Folds)
 	case "stratified_kfold":
-		fmt.Fprintf(&b, "%d-fold cross-validation, stratified by `%s`", v.Folds, p.Target)
+		if p.Task == Regression {
+			// lab stratifies a numeric target by its deciles.
+			fmt.Fprintf(&b, "%d-fold cross-validation, stratified by deciles of `%s`", v.Folds, p.Target)
+		} else {
+			fmt.Fprintf(&b, "%d-fold cross-validation, stratified by `%s`", v.Folds, p.Target)
+		}
 	case "group_kfold":
 		fmt.Fprintf(&b, "%d-fold group cross-validation: rows with the same `%s` are always in the same fold", v.Folds, v.Group)
 	case "time_series":

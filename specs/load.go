@@ -341,9 +341,6 @@ func (c *checker) validation(obj map[string]any, task Task) Validation {
 	default:
 		c.issues.add("validation.kind", "%q is not a validation protocol;%s allowed: %s", val.Kind, didYouMean(val.Kind, kinds), quoteList(kinds))
 	}
-	if val.Kind == "stratified_kfold" && task == Regression {
-		c.issues.add("validation.kind", "stratified_kfold needs classes and the task is regression; use tb.kfold(%d)", val.Folds)
-	}
 	if val.Folds < 2 {
 		c.issues.add("validation.folds", "%d is too few; want at least 2 folds", val.Folds)
 	}

@@ -1,7 +1,0 @@
-local tb = import 'trialbook.libsonnet';
-
-tb.regression {
-  data: '../data/small.csv',
-  target: 'spend',
-  validation: tb.stratifiedKfold(5),
-}
