@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -233,6 +234,13 @@ func (s *Server) experimentDir(id string) (string, error) {
 	if !isExperiment(dir) {
 		return "", fmt.Errorf("experiment %q: %w (no %s or %s there)", id, ErrNotFound, journalName, problemFile)
 	}
+	// The files read from it must not lead out of the root either.
+	for _, name := range []string{journalName, problemFile} {
+		rel := filepath.ToSlash(mustRel(s.root, filepath.Join(dir, name)))
+		if _, err := within(s.root, rel, true); err != nil && !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+	}
 	return dir, nil
 }
 
@@ -341,7 +349,11 @@ func (s *Server) summaries(ctx context.Context) ([]Summary, error) {
 	out := make([]Summary, 0, len(ids))
 	seen := map[string]bool{}
 	for _, id := range ids {
-		dir := filepath.Join(s.root, filepath.FromSlash(id))
+		dir, err := s.experimentDir(id)
+		if err != nil {
+			out = append(out, Summary{ID: id, Name: path.Base(id), Status: journal.StatusCreated, Error: err.Error()})
+			continue
+		}
 		seen[dir] = true
 		sum := s.summary(id, dir)
 		sum.Live, _, _ = journal.Locked(dir)
