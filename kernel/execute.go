@@ -345,6 +345,15 @@ func (k *Kernel) stop(ctx context.Context, p *process, restart bool) {
 	select {
 	case <-p.done:
 	default:
+		if p.busy.Load() {
+			// A kernel busy in user code answers shutdown_request but
+			// exits only when the code returns; interrupt it first.
+			ictx, cancel := context.WithTimeout(ctx, time.Second)
+			if err := k.interrupt(ictx, p); err != nil {
+				k.log.Debug().Err(err).Msg("interrupt before shutdown")
+			}
+			cancel()
+		}
 		rctx, cancel := context.WithTimeout(ctx, politeWait)
 		_, err := k.requestOn(rctx, p, "control", "shutdown_request", &ShutdownRequest{Restart: restart})
 		cancel()

@@ -109,6 +109,7 @@ type process struct {
 
 	shell, control, stdin, iopub, hb *channel
 
+	busy     atomic.Bool   // the last iopub status said busy
 	live     chan struct{} // closed on the first iopub message
 	liveOnce sync.Once
 	readers  sync.WaitGroup
@@ -636,6 +637,9 @@ func (k *Kernel) readLoop(p *process, ch *channel) {
 		}
 		if ch == p.iopub {
 			p.liveOnce.Do(func() { close(p.live) })
+			if st, ok := m.Content.(*Status); ok {
+				p.busy.Store(st.ExecutionState == "busy")
+			}
 		}
 		r := k.lookup(m.ParentID())
 		if r == nil {

@@ -388,14 +388,29 @@ func waitGroupGone(t *testing.T, pgid int) {
 	}
 }
 
-func TestRestartLive(t *testing.T) {
+func TestRestartWhileBusy(t *testing.T) {
 	k := startKernel(t, StartOptions{})
 	run(t, k, "x = 1", ExecuteOptions{})
 	old := k.Pid()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	started := make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		var once sync.Once
+		_, err := k.Execute(ctx, "import time\nprint('busy', flush=True)\ntime.sleep(600)", ExecuteOptions{OnMessage: func(m *Message) {
+			if _, ok := m.Content.(*Stream); ok {
+				once.Do(func() { close(started) })
+			}
+		}})
+		result <- err
+	}()
+	<-started
 	if err := k.Restart(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if err := <-result; !errors.Is(err, ErrKernelDied) {
+		t.Errorf("execute running during restart: %v, want ErrKernelDied", err)
 	}
 	assertGroupGone(t, old)
 	if k.Pid() == old {
