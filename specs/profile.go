@@ -284,7 +284,16 @@ func (p *Profile) dtypeLine() string {
 	for _, d := range order {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[d], d))
 	}
-	return fmt.Sprintf("Dtypes as pandas reads them: %s. %d columns have missing values.", strings.Join(parts, ", "), missing)
+	var missingWords string
+	switch missing {
+	case 0:
+		missingWords = "No column has missing values."
+	case 1:
+		missingWords = "1 column has missing values."
+	default:
+		missingWords = fmt.Sprintf("%d columns have missing values.", missing)
+	}
+	return fmt.Sprintf("Dtypes as pandas reads them: %s. %s", strings.Join(parts, ", "), missingWords)
 }
 
 func (p *Profile) targetMarkdown() string {
