@@ -88,8 +88,11 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("bridge: root %s: %w", opts.Root, err)
 	}
 	root, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("bridge: root %s: no such folder", opts.Root)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("bridge: root: %w", err)
+		return nil, fmt.Errorf("bridge: root %s: %w", opts.Root, err)
 	}
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("bridge: root %s is not a folder", opts.Root)

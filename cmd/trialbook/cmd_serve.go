@@ -68,9 +68,11 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		a.log.Warn().Str("addr", *addr).Msg("serving beyond this machine: anyone who can reach it and has the token can run code here")
 	}
-	ln, err := net.Listen("tcp", *addr)
+	addrSet := false
+	fs.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "addr" })
+	ln, err := listen(*addr, !addrSet)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -112,6 +114,37 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "allowed origins: %s\n", strings.Join(srv.AllowOrigins(), ", "))
 	fmt.Fprintf(a.stdout, "runtime file: %s\n", rtFile)
 	return srv.Serve(ctx, ln)
+}
+
+// listen listens on addr; with next, a busy port moves on to the following
+// ones, as Jupyter does for its default port.
+func listen(addr string, next bool) (net.Listener, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--addr %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("--addr %q: port %q is not a number", addr, portText)
+	}
+	tries := 1
+	if next && port != 0 {
+		tries = 10
+	}
+	var firstErr error
+	for i := range tries {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port+i)))
+		if err == nil {
+			return ln, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if tries > 1 {
+		return nil, fmt.Errorf("listen: ports %d to %d are busy (%w); choose one with --addr", port, port+tries-1, firstErr)
+	}
+	return nil, fmt.Errorf("listen: %w", firstErr)
 }
 
 // serveController creates experiments through the problem machinery and runs
