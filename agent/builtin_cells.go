@@ -52,6 +52,7 @@ from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor,
                               RandomForestClassifier, RandomForestRegressor)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 from threadpoolctl import threadpool_limits
@@ -80,7 +81,8 @@ def make_preprocessor(columns):
         parts = [("num", SimpleImputer(strategy="median"), num)]
     if high:
         kind = "continuous" if TASK == "regression" else TASK
-        parts.append(("te", make_pipeline(fill, TargetEncoder(target_type=kind, random_state=SEED)), high))
+        splitter = (KFold if TASK == "regression" else StratifiedKFold)(5, shuffle=True, random_state=SEED)
+        parts.append(("te", make_pipeline(fill, TargetEncoder(target_type=kind, cv=splitter)), high))
     return ColumnTransformer([p for p in parts if p[2]], remainder="drop", verbose_feature_names_out=False)
 
 
