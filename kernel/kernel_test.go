@@ -129,8 +129,28 @@ func run(t *testing.T, k *Kernel, code string, opts ExecuteOptions) (*ExecuteRep
 	return rep, c
 }
 
-func TestKernelInfo(t *testing.T) {
+// TestRealKernel runs the behaviours that need no kernel of their own on one
+// kernel, one after the other: each leaves it usable for the next.
+func TestRealKernel(t *testing.T) {
 	k := startKernel(t, StartOptions{})
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T, *Kernel)
+	}{
+		{"kernel_info", testKernelInfo},
+		{"streams", testStreams},
+		{"display_png", testDisplayPNG},
+		{"execute_result", testExecuteResult},
+		{"error", testError},
+		{"aborted", testAbortedReplySurfaced},
+		{"input", testInput},
+		{"interrupt", testInterruptSignal},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.f(t, k) })
+	}
+}
+
+func testKernelInfo(t *testing.T, k *Kernel) {
 	info, err := k.KernelInfo(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +163,7 @@ func TestKernelInfo(t *testing.T) {
 	}
 }
 
-func TestStreams(t *testing.T) {
-	k := startKernel(t, StartOptions{})
+func testStreams(t *testing.T, k *Kernel) {
 	rep, c := run(t, k, "import sys\nprint('hello')\nprint('oops', file=sys.stderr)", ExecuteOptions{})
 	if rep.Status != "ok" {
 		t.Fatalf("status %q", rep.Status)
@@ -161,8 +180,7 @@ func TestStreams(t *testing.T) {
 	}
 }
 
-func TestDisplayPNG(t *testing.T) {
-	k := startKernel(t, StartOptions{})
+func testDisplayPNG(t *testing.T, k *Kernel) {
 	code := "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()"
 	rep, c := run(t, k, code, ExecuteOptions{})
 	if rep.Status != "ok" {
@@ -180,8 +198,7 @@ func TestDisplayPNG(t *testing.T) {
 	}
 }
 
-func TestExecuteResult(t *testing.T) {
-	k := startKernel(t, StartOptions{})
+func testExecuteResult(t *testing.T, k *Kernel) {
 	rep, c := run(t, k, "6 * 7", ExecuteOptions{StoreHistory: true})
 	var res *ExecuteResult
 	for _, m := range c.msgs {
@@ -200,8 +217,7 @@ func TestExecuteResult(t *testing.T) {
 	}
 }
 
-func TestError(t *testing.T) {
-	k := startKernel(t, StartOptions{})
+func testError(t *testing.T, k *Kernel) {
 	rep, c := run(t, k, "def f():\n    return 1 / 0\nf()", ExecuteOptions{})
 	if rep.Status != "error" || rep.Ename != "ZeroDivisionError" {
 		t.Fatalf("reply status %q ename %q, want error ZeroDivisionError", rep.Status, rep.Ename)
@@ -226,43 +242,39 @@ func TestError(t *testing.T) {
 	}
 }
 
-func TestAbortedReplySurfaced(t *testing.T) {
-	k := startKernel(t, StartOptions{})
+func testAbortedReplySurfaced(t *testing.T, k *Kernel) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// Queue a second request behind a failing one: the kernel aborts it.
+	// Queue a request behind one that is running and will fail with
+	// stop_on_error: the kernel aborts the queued one.
+	running := make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
-		_, err := k.Execute(ctx, "import time; time.sleep(0.5); raise ValueError('boom')", ExecuteOptions{StopOnError: true})
+		var once sync.Once
+		_, err := k.Execute(ctx, "import time; time.sleep(0.5); raise ValueError('boom')", ExecuteOptions{
+			StopOnError: true,
+			OnMessage: func(m *Message) {
+				if m.Type() == "execute_input" {
+					once.Do(func() { close(running) })
+				}
+			},
+		})
 		first <- err
 	}()
-	var (
-		rep *ExecuteReply
-		err error
-	)
-	for range 1 {
-		rep, err = k.Execute(ctx, "print('should not run')", ExecuteOptions{StopOnError: true})
-	}
+	<-running
+	rep, err := k.Execute(ctx, "print('should not run')", ExecuteOptions{StopOnError: true})
 	if e := <-first; e != nil {
 		t.Fatal(e)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The second request may have reached the kernel after the abort window
-	// closed on a slow machine; then it ran. Both outcomes are legal, but an
-	// aborted one must say so.
-	if rep.Status == "aborted" && !errors.Is(rep.Err(), ErrAborted) {
-		t.Errorf("aborted reply: Err() = %v, want ErrAborted", rep.Err())
+	if rep.Status != "aborted" || !errors.Is(rep.Err(), ErrAborted) {
+		t.Errorf("queued request: status %q, Err() %v; want aborted, ErrAborted", rep.Status, rep.Err())
 	}
-	if rep.Status != "aborted" && rep.Status != "ok" {
-		t.Errorf("status %q", rep.Status)
-	}
-	t.Logf("second request: %s", rep.Status)
 }
 
-func TestInput(t *testing.T) {
-	k := startKernel(t, StartOptions{})
+func testInput(t *testing.T, k *Kernel) {
 	var gotPrompt string
 	rep, c := run(t, k, "name = input('who? ')\nprint('hello', name)", ExecuteOptions{
 		AllowStdin: true,
@@ -287,50 +299,58 @@ func TestInput(t *testing.T) {
 	}
 }
 
-func TestInterrupt(t *testing.T) {
-	for _, mode := range []string{"signal", "message"} {
-		t.Run(mode, func(t *testing.T) {
-			spec := *testSpec(t)
-			spec.InterruptMode = mode
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			k, err := Start(ctx, &spec, StartOptions{RuntimeDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Shutdown(context.Background())
+func testInterruptSignal(t *testing.T, k *Kernel) {
+	if k.Spec().InterruptMode != "signal" {
+		t.Fatalf("spec interrupt mode %q", k.Spec().InterruptMode)
+	}
+	checkInterrupt(t, k)
+}
 
-			started := make(chan struct{})
-			var once sync.Once
-			ectx, ecancel := context.WithCancel(ctx)
-			defer ecancel()
-			var cancelledAt time.Time
-			rep, err := k.Execute(ectx, "import time\nprint('sleeping', flush=True)\ntime.sleep(600)", ExecuteOptions{
-				OnMessage: func(m *Message) {
-					if s, ok := m.Content.(*Stream); ok && strings.Contains(s.Text, "sleeping") {
-						once.Do(func() {
-							close(started)
-							cancelledAt = time.Now()
-							ecancel()
-						})
-					}
-				},
-			})
-			took := time.Since(cancelledAt)
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("err = %v, want context.Canceled", err)
+func TestInterruptMessageMode(t *testing.T) {
+	spec := *testSpec(t)
+	spec.InterruptMode = "message"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	k, err := Start(ctx, &spec, StartOptions{RuntimeDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Shutdown(context.Background())
+	checkInterrupt(t, k)
+}
+
+// checkInterrupt cancels a time.sleep(600) once it has started and wants
+// Execute back within 2 s with the kernel still usable.
+func checkInterrupt(t *testing.T, k *Kernel) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var once sync.Once
+	ectx, ecancel := context.WithCancel(ctx)
+	defer ecancel()
+	var cancelledAt time.Time
+	rep, err := k.Execute(ectx, "import time\nprint('sleeping', flush=True)\ntime.sleep(600)", ExecuteOptions{
+		OnMessage: func(m *Message) {
+			if s, ok := m.Content.(*Stream); ok && strings.Contains(s.Text, "sleeping") {
+				once.Do(func() {
+					cancelledAt = time.Now()
+					ecancel()
+				})
 			}
-			if took > 2*time.Second {
-				t.Errorf("execute returned %s after cancel, want < 2s", took)
-			}
-			if rep == nil || rep.Ename != "KeyboardInterrupt" {
-				t.Errorf("reply %+v, want KeyboardInterrupt", rep)
-			}
-			rep, c := run(t, k, "print(1 + 1)", ExecuteOptions{})
-			if rep.Status != "ok" || c.stdout.String() != "2\n" {
-				t.Errorf("after interrupt: status %q stdout %q", rep.Status, c.stdout.String())
-			}
-		})
+		},
+	})
+	took := time.Since(cancelledAt)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("execute returned %s after cancel, want < 2s", took)
+	}
+	if rep == nil || rep.Ename != "KeyboardInterrupt" {
+		t.Errorf("reply %+v, want KeyboardInterrupt", rep)
+	}
+	rep, c := run(t, k, "print(1 + 1)", ExecuteOptions{})
+	if rep.Status != "ok" || c.stdout.String() != "2\n" {
+		t.Errorf("after interrupt: status %q stdout %q", rep.Status, c.stdout.String())
 	}
 }
 
@@ -628,8 +648,8 @@ func TestForgedSignatureDropped(t *testing.T) {
 func TestLargeOutput(t *testing.T) {
 	const size = 50 << 20
 	code := fmt.Sprintf("import sys\nsys.stdout.write('x' * %d)\nsys.stdout.flush()", size)
+	k := startKernel(t, StartOptions{})
 	t.Run("whole", func(t *testing.T) {
-		k := startKernel(t, StartOptions{})
 		n := 0
 		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 		defer cancel()
@@ -647,14 +667,13 @@ func TestLargeOutput(t *testing.T) {
 	})
 	t.Run("capped", func(t *testing.T) {
 		const limit = 1 << 20
-		k := startKernel(t, StartOptions{MaxOutput: limit})
 		var got strings.Builder
 		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 		defer cancel()
 		var before runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		rep, err := k.Execute(ctx, code, ExecuteOptions{OnMessage: func(m *Message) {
+		rep, err := k.Execute(ctx, code, ExecuteOptions{MaxOutput: limit, OnMessage: func(m *Message) {
 			if s, ok := m.Content.(*Stream); ok {
 				got.WriteString(s.Text)
 			}
