@@ -127,7 +127,7 @@ func (s *session) decode(frames [][]byte) (*Message, error) {
 	if err := json.Unmarshal(parent, &m.ParentHeader); err != nil {
 		return nil, fmt.Errorf("%w: parent header: %v", ErrMalformed, err)
 	}
-	if len(meta) > 0 {
+	if len(meta) > 2 { // "{}" is the common case; skip the allocation
 		if err := json.Unmarshal(meta, &m.Metadata); err != nil {
 			return nil, fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
 		}
