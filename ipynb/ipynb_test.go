@@ -279,3 +279,41 @@ func TestWriteFileAtomicReplaces(t *testing.T) {
 		t.Errorf("directory holds %d entries, want only the notebook (no temp files left)", len(entries))
 	}
 }
+
+func TestSnapshotterMatchesMarshal(t *testing.T) {
+	raw, err := os.ReadFile("testdata/read/v45_mixed.ipynb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSnapshotter(nb)
+	check := func(what string) {
+		t.Helper()
+		got, err := s.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := nb.Marshal()
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: snapshot differs from Marshal:\n%s", what, firstDiff(got, want))
+		}
+	}
+	check("first")
+	check("unchanged")
+	nb.Cells[1].Source = "changed source"
+	check("source edited")
+	n := 9
+	nb.Cells[1].ExecutionCount = &n
+	check("count changed")
+	nb.Cells[1].Outputs[0].Text = "same length? no, longer text"
+	s.Invalidate(nb.Cells[1])
+	check("output edited and invalidated")
+	nb.Cells = append(nb.Cells, NewCodeCell("new"))
+	nb.Metadata["added"] = "x"
+	check("cell and metadata added")
+	nb.Cells = nb.Cells[:0]
+	check("no cells")
+}

@@ -514,6 +514,17 @@ func (nb *Notebook) Marshal() ([]byte, error) {
 }
 
 func (nb *Notebook) toValue() map[string]any {
+	top := nb.headerValue()
+	cells := make([]any, len(nb.Cells))
+	for i, c := range nb.Cells {
+		cells[i] = c.toValue(nb.NBFormatMinor >= 5)
+	}
+	top["cells"] = cells
+	return top
+}
+
+// headerValue is everything but the cells.
+func (nb *Notebook) headerValue() map[string]any {
 	top := make(map[string]any, len(nb.Extra)+4)
 	for k, v := range nb.Extra {
 		top[k] = v
@@ -529,11 +540,6 @@ func (nb *Notebook) toValue() map[string]any {
 	top["metadata"] = meta
 	top["nbformat"] = nb.NBFormat
 	top["nbformat_minor"] = nb.NBFormatMinor
-	cells := make([]any, len(nb.Cells))
-	for i, c := range nb.Cells {
-		cells[i] = c.toValue(nb.NBFormatMinor >= 5)
-	}
-	top["cells"] = cells
 	return top
 }
 

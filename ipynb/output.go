@@ -21,6 +21,10 @@ type OutputBuilder struct {
 	// always kept, so the reason a cell failed is never lost.
 	MaxBytes int
 
+	// Updated, when set, is told about every cell whose outputs an
+	// update_display_data (or a re-shown display id) rewrote in place.
+	Updated func(index int)
+
 	// displays maps display_id → cell index → indices into that cell's
 	// outputs, as nbclient's _display_id_map.
 	displays map[string]map[int][]int
@@ -195,6 +199,9 @@ func (b *OutputBuilder) updateDisplay(displayID, msgType string, c iopubContent)
 				outs[oi].Data = out.Data
 				outs[oi].Metadata = out.Metadata
 			}
+		}
+		if len(idxs) > 0 && b.Updated != nil {
+			b.Updated(ci)
 		}
 	}
 	return nil

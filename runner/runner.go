@@ -96,6 +96,11 @@ type Session struct {
 	opts    Options
 	outputs *ipynb.OutputBuilder
 	started bool
+
+	snap *ipynb.Snapshotter
+	// writing is the save in flight (nil when none): the notebook's bytes
+	// are taken after each cell, and written while the next cell runs.
+	writing chan error
 }
 
 // NewSession prepares to run nb on k. The caller owns k (it may come from a
@@ -108,7 +113,9 @@ func NewSession(k *kernel.Kernel, nb *ipynb.Notebook, opts Options) *Session {
 	case limit < 0:
 		limit = 0
 	}
-	return &Session{k: k, nb: nb, opts: opts, outputs: ipynb.NewOutputBuilder(nb, limit)}
+	s := &Session{k: k, nb: nb, opts: opts, outputs: ipynb.NewOutputBuilder(nb, limit), snap: ipynb.NewSnapshotter(nb)}
+	s.outputs.Updated = func(i int) { s.snap.Invalidate(nb.Cells[i]) }
+	return s
 }
 
 // Notebook returns the notebook being executed.
@@ -123,12 +130,13 @@ func Run(ctx context.Context, k *kernel.Kernel, nb *ipynb.Notebook, opts Options
 // (unless AllowErrors) and returns that cell's *CellError; with AllowErrors
 // it runs on and returns nil when exceptions were the only failures. A
 // timeout, a dead kernel or a cancelled ctx always stops the run.
-func (s *Session) Run(ctx context.Context) error {
+func (s *Session) Run(ctx context.Context) (err error) {
+	defer func() { err = errors.Join(err, s.Flush()) }()
 	if err := s.start(ctx); err != nil {
 		return err
 	}
 	for i := range s.nb.Cells {
-		err := s.RunCell(ctx, i)
+		err := s.runCell(ctx, i)
 		if err == nil {
 			continue
 		}
@@ -166,7 +174,12 @@ func (s *Session) allowsErrors(c *ipynb.Cell) bool {
 // notebook. Markdown and raw cells, empty code cells and cells tagged
 // skip-execution are left as they are, as nbclient leaves them. An
 // exception in the cell is returned as a *CellError wrapping ErrCellFailed.
-func (s *Session) RunCell(ctx context.Context, index int) error {
+func (s *Session) RunCell(ctx context.Context, index int) (err error) {
+	defer func() { err = errors.Join(err, s.Flush()) }()
+	return s.runCell(ctx, index)
+}
+
+func (s *Session) runCell(ctx context.Context, index int) error {
 	if index < 0 || index >= len(s.nb.Cells) {
 		return fmt.Errorf("cell %d: the notebook has %d cells", index, len(s.nb.Cells))
 	}
@@ -178,6 +191,7 @@ func (s *Session) RunCell(ctx context.Context, index int) error {
 		s.opts.OnCellStarted(index, cell)
 	}
 	err := s.execute(ctx, index, cell)
+	s.snap.Invalidate(cell)
 	if serr := s.save(); serr != nil && err == nil {
 		err = serr
 	}
@@ -299,11 +313,37 @@ func (s *Session) appendError(cell *ipynb.Cell, ename, evalue string) {
 	})
 }
 
+// save takes the notebook's bytes now and writes them to Options.Path in
+// the background, after the previous save has finished: every state is
+// written, in order, atomically, and the next cell does not wait for the
+// disk. A failed earlier write is returned here.
 func (s *Session) save() error {
 	if s.opts.Path == "" {
 		return nil
 	}
-	return s.nb.WriteFile(s.opts.Path)
+	data, err := s.snap.Marshal()
+	if err != nil {
+		return fmt.Errorf("save %s: %w", s.opts.Path, err)
+	}
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	s.writing = done
+	path := s.opts.Path
+	go func() { done <- ipynb.WriteFileAtomic(path, data) }()
+	return nil
+}
+
+// Flush waits for the save in flight, if any, and returns its error. Run
+// and RunCell flush before they return, so the file is then up to date.
+func (s *Session) Flush() error {
+	if s.writing == nil {
+		return nil
+	}
+	err := <-s.writing
+	s.writing = nil
+	return err
 }
 
 // stampLayout is nbclient's timestamp format ("%Y-%m-%dT%H:%M:%S.%fZ").
