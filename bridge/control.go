@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -117,6 +119,27 @@ type Processes struct {
 	mu       sync.Mutex
 	children map[string]*exec.Cmd
 	done     map[string]chan struct{}
+	exits    map[string]RunExit
+}
+
+// RunExit is how the last run this bridge started in a folder ended. A run
+// that fails before its journal says anything (a problem file that no longer
+// loads, no kernel) is only visible here.
+type RunExit struct {
+	Code int       `json:"code"` // the exit status; -1 if killed by a signal
+	At   time.Time `json:"at"`
+	Log  string    `json:"log"` // the tail of what the run printed (its .trialbook/run.log)
+}
+
+// exitLogTail is how much of a run's output RunExit keeps.
+const exitLogTail = 4000
+
+// LastExit reports how the last run started in dir ended, if one has.
+func (p *Processes) LastExit(dir string) (RunExit, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.exits[dir]
+	return e, ok
 }
 
 var _ interface {
@@ -157,6 +180,7 @@ func (p *Processes) spawn(dir string, args ...string) error {
 		return fmt.Errorf("start %s: %w", dir, err)
 	}
 	defer logf.Close() // the child has its own copy
+	logStart, _ := logf.Seek(0, io.SeekEnd)
 	cmd := exec.Command(p.Exe, append(append([]string(nil), p.Args...), args...)...)
 	// The child keeps the bridge's working folder, as if typed in the same
 	// terminal: the kernel's environment is found from there.
@@ -166,19 +190,41 @@ func (p *Processes) spawn(dir string, args ...string) error {
 		return fmt.Errorf("start %s: %w", dir, err)
 	}
 	if p.children == nil {
-		p.children, p.done = map[string]*exec.Cmd{}, map[string]chan struct{}{}
+		p.children, p.done, p.exits = map[string]*exec.Cmd{}, map[string]chan struct{}{}, map[string]RunExit{}
 	}
 	done := make(chan struct{})
 	p.children[dir], p.done[dir] = cmd, done
 	go func() {
-		_ = cmd.Wait() // the journal says how it ended; run.log says why
+		_ = cmd.Wait() // the journal says how it ended; the exit and run.log say why
+		exit := RunExit{Code: cmd.ProcessState.ExitCode(), At: time.Now().UTC(), Log: logTail(runLog(dir), logStart)}
 		p.mu.Lock()
 		delete(p.children, dir)
 		delete(p.done, dir)
+		p.exits[dir] = exit
 		p.mu.Unlock()
 		close(done)
 	}()
 	return nil
+}
+
+// logTail reads what was written to path after offset, keeping the last
+// exitLogTail bytes.
+func logTail(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() <= offset {
+		return ""
+	}
+	if st.Size()-offset > exitLogTail {
+		offset = st.Size() - exitLogTail
+	}
+	b := make([]byte, st.Size()-offset)
+	n, _ := f.ReadAt(b, offset)
+	return strings.ToValidUTF8(string(b[:n]), "")
 }
 
 // Stop sends SIGINT to the experiment's process group if this bridge started

@@ -39,6 +39,10 @@ func fakeRun(args []string) int {
 	}
 	dir := args[len(args)-1]
 	resume := len(args) == 3 && args[1] == "--resume"
+	if _, err := os.Stat(filepath.Join(dir, "fail")); err == nil {
+		fmt.Fprintln(os.Stderr, "trialbook run: kernel: no such kernel \"python3\"")
+		return 4
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)
 	unlock, err := journal.Lock(dir)
@@ -168,6 +172,9 @@ func TestStartStopResumeRunRealProcesses(t *testing.T) {
 	post("stop", 200)
 	c.waitFor(journal.ExperimentPaused)
 	p.Wait(context.Background(), dir)
+	if ex, ok := p.LastExit(dir); !ok || ex.Code != 0 {
+		t.Errorf("last exit after a clean stop = %+v, %v", ex, ok)
+	}
 	log, _ := os.ReadFile(runLog(dir))
 	if strings.Contains(string(log), "fake run:") {
 		t.Errorf("run.log: %s", log)
@@ -180,6 +187,44 @@ func TestStartStopResumeRunRealProcesses(t *testing.T) {
 	}
 	if r := e.do("POST", "/api/experiments/hp/explode", "", nil); r.status != 404 {
 		t.Errorf("unknown verb: %d", r.status)
+	}
+}
+
+func TestARunThatFailsBeforeItsJournalIsReported(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(fakeRunEnv, "1")
+	p := &Processes{Exe: exe}
+	e := newEnv(t, Options{Controller: procs{p}})
+	dir := e.experiment("hp", "")
+	writeFile(t, filepath.Join(dir, "fail"), "")
+	c := &stream{t: t, c: e.mustWS("experiment=hp")}
+	c.read()
+	if r := e.do("POST", "/api/experiments/hp/start", "", nil); r.status != 200 {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	var m Message
+	for m.Kind != "run" {
+		m = c.read()
+	}
+	if m.Run.Code != 4 || !strings.Contains(m.Run.Log, `no such kernel "python3"`) {
+		t.Errorf("run message = %+v", m.Run)
+	}
+	var v View
+	e.getJSON("/api/experiments/hp", &v)
+	if v.LastRun == nil || v.LastRun.Code != 4 || v.Live {
+		t.Errorf("view after the failed run: lastRun %+v, live %v", v.LastRun, v.Live)
+	}
+	// A second failure is reported again, with only its own output.
+	if r := e.do("POST", "/api/experiments/hp/start", "", nil); r.status != 200 {
+		t.Fatalf("start again: %d %s", r.status, r.body)
+	}
+	for m = c.read(); m.Kind != "run"; m = c.read() {
+	}
+	if strings.Count(m.Run.Log, "no such kernel") != 1 {
+		t.Errorf("second run's log = %q", m.Run.Log)
 	}
 }
 

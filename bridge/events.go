@@ -22,6 +22,7 @@ type Message struct {
 	Snapshot   *View          `json:"snapshot,omitempty"`
 	Event      *journal.Event `json:"event,omitempty"`
 	Live       *bool          `json:"live,omitempty"`
+	Run        *RunExit       `json:"run,omitempty"` // kind "run": a run this bridge started has ended
 	Error      string         `json:"error,omitempty"`
 }
 
@@ -120,6 +121,10 @@ func (s *Server) streamExperiment(ctx context.Context, ws *wsConn, id, dir strin
 	start := after
 	v := s.view(ctx, id, dir, events)
 	live := v.Live
+	var exitAt time.Time
+	if v.LastRun != nil {
+		exitAt = v.LastRun.At
+	}
 	// A client that has nothing, or claims a seq this journal never reached
 	// (it was replaced), starts over from a snapshot.
 	if after < 0 || after > v.Seq {
@@ -158,6 +163,12 @@ func (s *Server) streamExperiment(ctx context.Context, ws *wsConn, id, dir strin
 				return
 			}
 		case <-tick.C:
+			if ex, ok := s.lastExit(dir); ok && !ex.At.Equal(exitAt) {
+				exitAt = ex.At
+				if err := ws.send(Message{Kind: "run", Experiment: id, Run: &ex}); err != nil {
+					return
+				}
+			}
 			if now, _, _ := journal.Locked(dir); now != live {
 				live = now
 				if err := ws.send(Message{Kind: "live", Experiment: id, Live: &live}); err != nil {

@@ -268,12 +268,18 @@ type View struct {
 	// ProblemError says why problem.jsonnet of a not yet started experiment
 	// does not load (it would not run either).
 	ProblemError string `json:"problemError,omitempty"`
+	// LastRun is how the last run this bridge started here ended, when the
+	// Controller knows (Processes does).
+	LastRun *RunExit `json:"lastRun,omitempty"`
 	journal.Snapshot
 }
 
 func (s *Server) view(ctx context.Context, id, dir string, events []journal.Event) View {
 	live, _, _ := journal.Locked(dir)
 	v := View{ID: id, Live: live, Snapshot: journal.Fold(events)}
+	if ex, ok := s.lastExit(dir); ok {
+		v.LastRun = &ex
+	}
 	if v.Problem == nil {
 		v.Problem, v.ProblemError = s.describe(ctx, dir)
 		if v.Problem != nil && v.Counts.Total == 0 {
@@ -281,6 +287,20 @@ func (s *Server) view(ctx context.Context, id, dir string, events []journal.Even
 		}
 	}
 	return v
+}
+
+// exitReporter is a Controller that knows how the runs it started ended.
+type exitReporter interface {
+	LastExit(dir string) (RunExit, bool)
+}
+
+var _ exitReporter = (*Processes)(nil)
+
+func (s *Server) lastExit(dir string) (RunExit, bool) {
+	if r, ok := s.opts.Controller.(exitReporter); ok {
+		return r.LastExit(dir)
+	}
+	return RunExit{}, false
 }
 
 // describe asks Options.Describe about dir's problem file, remembering the
