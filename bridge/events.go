@@ -17,7 +17,7 @@ import (
 
 // Message is one websocket message from the server (docs/api.md).
 type Message struct {
-	Kind       string         `json:"kind"` // snapshot, event, live, error; the list is a ListMessage
+	Kind       string         `json:"kind"` // snapshot, event, live, run, error; the list is a ListMessage
 	Experiment string         `json:"experiment,omitempty"`
 	Snapshot   *View          `json:"snapshot,omitempty"`
 	Event      *journal.Event `json:"event,omitempty"`
@@ -28,8 +28,7 @@ type Message struct {
 
 // Close codes the server ends a websocket with.
 const (
-	CloseTooSlow    = websocket.CloseTryAgainLater // 1013: fell SendQueue events behind; reconnect with the last seq
-	CloseBadJournal = websocket.CloseInternalServerErr
+	CloseBadJournal = websocket.CloseInternalServerErr // 1011, after an "error" message
 	pingEvery       = 30 * time.Second
 )
 
