@@ -392,19 +392,39 @@ func (k *Kernel) spawn() (*process, error) {
 	if k.opts.Output != nil {
 		out = io.MultiWriter(p.output, k.opts.Output)
 	}
-	cmd.Stdout, cmd.Stderr = out, out
+	// The process writes to a pipe of ours rather than one exec copies from,
+	// so that Wait returns when the kernel exits even while its children
+	// still hold the pipe; they are killed right after.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("kernel: start %s: %w", k.spec.Name, err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// Grandchildren may hold the output pipes open; don't wait for them.
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		return nil, fmt.Errorf("kernel: start %s: %w (argv %q from %s)", k.spec.Name, err, argv, filepath.Join(k.spec.Dir, "kernel.json"))
 	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		defer r.Close()
+		_, _ = io.Copy(out, r)
+	}()
 	p.cmd = cmd
 	p.pgid = cmd.Process.Pid
 	go func() {
 		err := cmd.Wait()
 		// The kernel's children live in its group; none outlive it.
 		killGroup(p.pgid, 5*time.Second)
+		// With the group gone the pipe's writers are closed; keep the last
+		// words for the error below.
+		select {
+		case <-copied:
+		case <-time.After(time.Second): // a process outside the group holds the pipe
+		}
 		if err == nil {
 			err = errors.New("exited")
 		}

@@ -1,12 +1,14 @@
 package kernel
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"sync"
@@ -400,11 +402,10 @@ func TestDeathMidCellThenRestart(t *testing.T) {
 func waitGroupGone(t *testing.T, pgid int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for groupAlive(pgid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process group %d still alive", pgid)
+	for _, pid := range groupMembers(pgid) {
+		if !waitPidExit(pid, time.Until(deadline)) {
+			t.Fatalf("process %d of group %d still alive", pid, pgid)
 		}
-		runtime.Gosched()
 	}
 }
 
@@ -699,3 +700,55 @@ func TestLargeOutput(t *testing.T) {
 var ansiRE = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 
 func stripANSI(s string) string { return ansiRE.ReplaceAllString(s, "") }
+
+// TestHelperStartKernel is not a test: TestKernelExitsWithItsParent runs the
+// test binary as a parent that starts a kernel, prints its pid and waits to
+// be killed.
+func TestHelperStartKernel(t *testing.T) {
+	dir := os.Getenv("TRIALBOOK_KERNEL_HELPER")
+	if dir == "" {
+		t.Skip("helper process for TestKernelExitsWithItsParent")
+	}
+	k, err := Start(context.Background(), testSpec(t), StartOptions{RuntimeDir: dir})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("pid", k.Pid())
+	select {} // until killed
+}
+
+// If trialbook is killed with SIGKILL it cannot shut its kernels down; the
+// kernel notices its parent is gone (JPY_PARENT_PID) and exits.
+func TestKernelExitsWithItsParent(t *testing.T) {
+	testSpec(t) // skips under -short
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperStartKernel$", "-test.v")
+	cmd.Env = append(os.Environ(), "TRIALBOOK_KERNEL_HELPER="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	pid := 0
+	for sc.Scan() {
+		if n, err := fmt.Sscanf(sc.Text(), "pid %d", &pid); n == 1 && err == nil {
+			break
+		}
+	}
+	if pid == 0 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("the helper did not start a kernel")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	// ipykernel polls its parent once a second.
+	if !waitPidExit(pid, 10*time.Second) {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		t.Fatalf("kernel %d still running 10s after its parent was killed", pid)
+	}
+}
