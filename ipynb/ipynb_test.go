@@ -317,3 +317,35 @@ func TestSnapshotterMatchesMarshal(t *testing.T) {
 	nb.Cells = nb.Cells[:0]
 	check("no cells")
 }
+
+// TestWrittenNotebooksValidate runs nbformat's own validator on what this
+// package writes for every schema-valid fixture (v45_mixed carries unknown
+// fields on purpose, which the schema forbids at the top level).
+func TestWrittenNotebooksValidate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Python")
+	}
+	py := venvPython(t)
+	files, _ := filepath.Glob("testdata/read/*.ipynb")
+	dir := t.TempDir()
+	var written []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "v45_mixed.ipynb") {
+			continue
+		}
+		nb, err := ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nb.Cells = append(nb.Cells, NewCodeCell("print('added')"), NewMarkdownCell("added"))
+		out := filepath.Join(dir, filepath.Base(f))
+		if err := nb.WriteFile(out); err != nil {
+			t.Fatal(err)
+		}
+		written = append(written, out)
+	}
+	script := "import sys, nbformat\nfor p in sys.argv[1:]:\n    nbformat.validate(nbformat.read(p, as_version=nbformat.NO_CONVERT))\n"
+	if out, err := exec.Command(py, append([]string{"-c", script}, written...)...).CombinedOutput(); err != nil {
+		t.Errorf("nbformat.validate: %v\n%s", err, out)
+	}
+}
