@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,3 +209,38 @@ func lineDiff(got, want []byte) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestConformanceStopOnError: without allow-errors both stop at the first
+// failing cell and leave the rest as they were.
+func TestConformanceStopOnError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a kernel and nbclient")
+	}
+	py := venvPython(t)
+	in := "testdata/corpus/errors.ipynb"
+	nbcOut := filepath.Join(t.TempDir(), "nbclient.ipynb")
+	if out, err := exec.Command(py, "testdata/nb_nbclient.py", "execute", in, nbcOut, "--keep-going").CombinedOutput(); err != nil {
+		t.Fatalf("nbclient: %v\n%s", err, out)
+	}
+	nb, err := ipynb.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := startKernel(t)
+	err = Run(context.Background(), k, nb, Options{})
+	var ce *CellError
+	if !errors.As(err, &ce) || ce.Index != 1 || ce.EName != "ValueError" {
+		t.Fatalf("Run = %v, want cell 1's ValueError", err)
+	}
+	want, err := ipynb.ReadFile(nbcOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	normalise(nb)
+	normalise(want)
+	gb, _ := nb.Marshal()
+	wb, _ := want.Marshal()
+	if !bytes.Equal(gb, wb) {
+		t.Errorf("trialbook and nbclient differ after normalising:\n%s", lineDiff(gb, wb))
+	}
+}
