@@ -141,7 +141,7 @@ def select_features(tr):
     cols = list(Xf.columns)
     m = make_model(cols).fit(Xf.iloc[fit_idx], y_fit.iloc[fit_idx])
     scoring = "neg_root_mean_squared_error" if TASK == "regression" else "neg_log_loss"
-    r = permutation_importance(m, Xf.iloc[val_idx], y_fit.iloc[val_idx], n_repeats=3, random_state=SEED, scoring=scoring)
+    r = permutation_importance(m, Xf.iloc[val_idx], y_fit.iloc[val_idx], n_repeats=2, random_state=SEED, scoring=scoring)
     keep = [c for c, v in zip(cols, r.importances_mean) if v > 0]
     return keep or cols
 

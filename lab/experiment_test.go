@@ -71,6 +71,7 @@ func TestRunScriptedTrials(t *testing.T) {
 			{Title: "nan predictions", Cells: []string{"import numpy as np\noof = np.full(len(X), np.nan); hold = np.zeros(len(X_holdout))", handBack}},
 			{Title: "no hand-back", Cells: []string{"x = 1"}},
 			{Title: "wrong length", Cells: []string{"import numpy as np\nnp.save(ARTIFACTS / 'oof.npy', np.zeros(3)); np.save(ARTIFACTS / 'holdout.npy', np.zeros(len(X_holdout)))"}},
+			{Title: "kernel dies", Cells: []string{"import os\nos._exit(3)"}},
 		},
 		FixFunc: func(f agent.FixRequest) (agent.Fix, error) {
 			if f.Ename == "NameError" {
@@ -88,8 +89,8 @@ func TestRunScriptedTrials(t *testing.T) {
 	if got, want := snap.Status, journal.StatusFinished; got != want {
 		t.Errorf("status %s, want %s", got, want)
 	}
-	want := map[int]string{1: "kept", 2: "kept|discarded", 3: "failed", 4: "failed", 5: "failed"}
-	reasons := map[int]string{3: "NaN", 4: "no predictions were handed back", 5: "out-of-fold predictions have 3 rows"}
+	want := map[int]string{1: "kept|discarded", 2: "kept|discarded", 3: "failed", 4: "failed", 5: "failed", 6: "failed"}
+	reasons := map[int]string{3: "NaN", 4: "no predictions were handed back", 5: "out-of-fold predictions have 3 rows", 6: "kernel died"}
 	for _, r := range snap.Leaderboard {
 		if !strings.Contains(want[r.Trial], r.Status) {
 			t.Errorf("trial %d (%s) is %s (%s), want %s", r.Trial, r.Title, r.Status, r.Reason, want[r.Trial])
@@ -98,12 +99,18 @@ func TestRunScriptedTrials(t *testing.T) {
 			t.Errorf("trial %d failed with %q, want it to say %q", r.Trial, r.Reason, w)
 		}
 	}
+	if snap.Counts.Kept < 1 || snap.Best == nil {
+		t.Errorf("no trial kept: %+v", snap.Counts)
+	}
 	events, err := journal.ReadFile(filepath.Join(dir, JournalFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sawError, sawFixed bool
+	var sawError, sawFixed, sawDied bool
 	for _, e := range events {
+		if e.Trial == 6 && e.Type == journal.KernelDied {
+			sawDied = true
+		}
 		if e.Trial == 2 && e.Type == journal.CellError && e.Ename == "NameError" {
 			sawError = true
 		}
@@ -113,6 +120,9 @@ func TestRunScriptedTrials(t *testing.T) {
 				t.Errorf("cell.fixed usage %+v, want the fix's tokens", e.Usage)
 			}
 		}
+	}
+	if !sawDied {
+		t.Error("no kernel.died event for trial 6")
 	}
 	if !sawError || !sawFixed {
 		t.Errorf("trial 2: cell.error %v, cell.fixed %v; want both", sawError, sawFixed)
@@ -153,8 +163,8 @@ print(json.dumps(res))
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if len(res.Valid) != 5 {
-		t.Errorf("%d notebooks validated, want 5", len(res.Valid))
+	if len(res.Valid) != 6 {
+		t.Errorf("%d notebooks validated, want 6", len(res.Valid))
 	}
 	if res.Notes < 1 || res.FailedAttempts < 1 {
 		t.Errorf("fix notes %d, failed attempts in metadata %d; want both recorded", res.Notes, res.FailedAttempts)
