@@ -151,23 +151,17 @@ func (k *Kernel) alive() (*process, error) {
 	return p, nil
 }
 
-// outputCap truncates stream text past a byte limit.
+// outputCap truncates stream text past a byte limit: the message that
+// crosses it is cut (at a rune boundary) and ends with a note; later stream
+// messages are dropped. Other outputs pass.
 type outputCap struct {
-	limit   int
-	seen    int
-	dropped int
-	noted   bool
+	limit int
+	seen  int
 }
 
 func (c *outputCap) apply(m *Message) *Message {
 	s, ok := m.Content.(*Stream)
-	if c.limit <= 0 {
-		return m
-	}
-	if !ok {
-		if st, isStatus := m.Content.(*Status); isStatus && st.ExecutionState == "idle" && c.dropped > 0 && !c.noted {
-			c.noted = true // the note goes out with the last stream, below
-		}
+	if !ok || c.limit <= 0 {
 		return m
 	}
 	room := c.limit - c.seen
@@ -176,18 +170,15 @@ func (c *outputCap) apply(m *Message) *Message {
 		return m
 	}
 	if room <= 0 {
-		c.dropped += len(s.Text)
 		return nil
 	}
 	cut := room
 	for cut > 0 && !utf8.RuneStart(s.Text[cut]) {
 		cut--
 	}
-	c.dropped += len(s.Text) - cut
 	c.seen = c.limit
 	out := *m
-	text := s.Text[:cut] + fmt.Sprintf("\n[output truncated: more than %d bytes]\n", c.limit)
-	out.Content = &Stream{Name: s.Name, Text: text}
+	out.Content = &Stream{Name: s.Name, Text: s.Text[:cut] + fmt.Sprintf("\n[output truncated: more than %d bytes]\n", c.limit)}
 	out.RawContent, _ = json.Marshal(out.Content)
 	return &out
 }

@@ -248,3 +248,28 @@ func TestWriteSeedCorpus(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputCap(t *testing.T) {
+	stream := func(text string) *Message {
+		return &Message{Header: Header{MsgType: "stream"}, Content: &Stream{Name: "stdout", Text: text}}
+	}
+	c := outputCap{limit: 10}
+	var got []string
+	for _, text := range []string{"abcd", "éfghij", "klm"} { // é is 2 bytes
+		if m := c.apply(stream(text)); m != nil {
+			got = append(got, m.Content.(*Stream).Text)
+			var raw Stream
+			if err := json.Unmarshal(m.RawContent, &raw); m.RawContent != nil && (err != nil || raw.Text != got[len(got)-1]) {
+				t.Errorf("RawContent %s does not match the capped text", m.RawContent)
+			}
+		}
+	}
+	want := []string{"abcd", "éfghi\n[output truncated: more than 10 bytes]\n"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	disp := &Message{Header: Header{MsgType: "display_data"}, Content: &DisplayData{}}
+	if c.apply(disp) != disp {
+		t.Error("display_data past the cap was dropped; only streams are capped")
+	}
+}
