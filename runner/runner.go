@@ -245,8 +245,11 @@ func (s *Session) execute(ctx context.Context, index int, cell *ipynb.Cell) erro
 				out, err = s.outputs.Add(m.Type(), m.RawContent)
 			}
 			if err != nil {
-				// A malformed output message loses that output, not the cell.
-				addErr = err
+				// A malformed output message loses that output; the cell
+				// runs to its end and then reports it.
+				if addErr == nil {
+					addErr = fmt.Errorf("%s message: %w", m.Type(), err)
+				}
 				return
 			}
 			if out != nil && s.opts.OnOutput != nil {
@@ -255,6 +258,8 @@ func (s *Session) execute(ctx context.Context, index int, cell *ipynb.Cell) erro
 		},
 	})
 	if reply != nil {
+		// nbclient stamps the reply's header date; Execute returns the
+		// reply's content only, so this is when it was received.
 		timing["shell.execute_reply"] = time.Now().UTC().Format(stampLayout)
 	}
 	ce := &CellError{Index: index, CellID: cell.ID}
