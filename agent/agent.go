@@ -77,6 +77,7 @@ type TrialSummary struct {
 // FixRequest is a failing cell with what the agent needs to repair it.
 type FixRequest struct {
 	State     State
+	Number    int    // the trial's number; State.Next is the next proposal's
 	Trial     Trial  // the trial as proposed
 	Cell      int    // index into Trial.Cells of the failing cell
 	Source    string // the failing cell's current code

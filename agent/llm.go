@@ -75,6 +75,18 @@ func ConfigFromProblem(a specs.Agent) LLMConfig {
 	}
 }
 
+// NewLLMAgent makes the LLM-backed agent of a kind: "openai" (and
+// OpenAI-compatible servers) or "anthropic".
+func NewLLMAgent(kind string, cfg LLMConfig) (Agent, error) {
+	switch kind {
+	case "openai":
+		return NewOpenAI(cfg)
+	case "anthropic":
+		return NewAnthropic(cfg)
+	}
+	return nil, fmt.Errorf("agent %q is not an LLM agent: want openai or anthropic", kind)
+}
+
 func (c LLMConfig) check() error {
 	switch {
 	case c.Temperature < 0 || c.Temperature > 2:
@@ -191,15 +203,18 @@ func (l *llm) propose(ctx context.Context, s State) (Trial, error) {
 }
 
 func (l *llm) fix(ctx context.Context, f FixRequest) (Fix, error) {
+	if f.Number == 0 {
+		f.Number = f.State.Next // a caller that does not say: the trial being proposed
+	}
 	x := exchange{system: systemPrompt(f.State), user: fixPrompt(f), tool: fixTool()}
 	var fx Fix
-	usage, err := l.converse(ctx, f.State, f.State.Next, x, func(text string) error {
+	usage, err := l.converse(ctx, f.State, f.Number, x, func(text string) error {
 		var err error
 		fx, err = parseFix(text, f.Source)
 		return err
 	})
 	if err != nil {
-		return Fix{}, &llmError{usage: usage, err: fmt.Errorf("%s agent: fix cell %d of trial %d (attempt %d): %w", l.p.name(), f.Cell, f.State.Next, f.Attempt, err)}
+		return Fix{}, &llmError{usage: usage, err: fmt.Errorf("%s agent: fix cell %d of trial %d (attempt %d): %w", l.p.name(), f.Cell+1, f.Number, f.Attempt, err)}
 	}
 	fx.Usage = usage
 	return fx, nil

@@ -162,7 +162,7 @@ func summary(t TrialSummary) string {
 // fixPrompt asks for a replacement of one failing cell.
 func fixPrompt(f FixRequest) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Trial %d: %s\n\n%s\n\n", f.State.Next, f.Trial.Title, clip(f.Trial.Plan, 2*planChars))
+	fmt.Fprintf(&b, "## Trial %d: %s\n\n%s\n\n", f.Number, f.Trial.Title, clip(f.Trial.Plan, 2*planChars))
 	b.WriteString("## Cells that already ran (their variables are live in the kernel; they are not run again)\n\n")
 	if f.Cell == 0 {
 		b.WriteString("(none after the setup cell)\n\n")

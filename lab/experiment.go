@@ -259,6 +259,7 @@ func (e *experiment) loop(ctx context.Context) (string, error) {
 	}
 	getFatal := func() error { fatalMu.Lock(); defer fatalMu.Unlock(); return fatal }
 	running := 0
+	failedProposals := 0
 	var runMu sync.Mutex
 	for {
 		// Wait for a free slot.
@@ -293,7 +294,7 @@ func (e *experiment) loop(ctx context.Context) (string, error) {
 			break
 		}
 		n, t, err := e.propose(runCtx)
-		if errors.Is(err, agent.ErrNoIdeas) {
+		if errors.Is(err, agent.ErrNoIdeas) || errors.Is(err, agent.ErrBudget) {
 			<-slots
 			wg.Wait()
 			stop = err.Error()
@@ -304,9 +305,21 @@ func (e *experiment) loop(ctx context.Context) (string, error) {
 			if runCtx.Err() != nil {
 				break
 			}
-			setFatal(fmt.Errorf("agent: %w", err))
-			break
+			// A proposal that failed (a provider fault past its retries, a
+			// malformed answer twice) fails one trial, not the experiment;
+			// only a run of them says the agent cannot work at all.
+			failedProposals++
+			if err := e.failProposal(err); err != nil {
+				setFatal(err)
+				break
+			}
+			if failedProposals >= maxFailedProposals {
+				setFatal(fmt.Errorf("agent: %d proposals in a row failed; the last: %w", failedProposals, err))
+				break
+			}
+			continue
 		}
+		failedProposals = 0
 		runMu.Lock()
 		running++
 		runMu.Unlock()
@@ -331,6 +344,22 @@ func (e *experiment) loop(ctx context.Context) (string, error) {
 }
 
 var errTimeBudget = errors.New("the experiment's time budget is spent")
+
+// maxFailedProposals ends an experiment whose agent failed to propose this
+// many trials in a row (a wrong key, a model that never answers in shape).
+const maxFailedProposals = 3
+
+// failProposal records a proposal the agent could not make as a failed
+// trial, with what the attempt cost.
+func (e *experiment) failProposal(err error) error {
+	e.mu.Lock()
+	n := e.next
+	e.next++
+	e.mu.Unlock()
+	_, ferr := e.emit(journal.Event{Type: journal.TrialFailed, Trial: n, Title: "no proposal", Agent: e.opts.AgentName,
+		Reason: "the agent could not propose a trial: " + err.Error(), Usage: usage(agent.SpentOn(err))})
+	return ferr
+}
 
 // State is what an agent sees: the problem and every trial the journal knows.
 func (e *experiment) state() agent.State {

@@ -221,9 +221,12 @@ func (e *experiment) runCells(ctx context.Context, k *kernel.Kernel, nb *ipynb.N
 				return &trialFailure{fmt.Sprintf("%s; %d fix attempts did not help", why, attempt)}
 			}
 			fix, err := e.opts.Agent.Fix(ctx, agent.FixRequest{
-				State: e.state(), Trial: t, Cell: agentIndex, Source: c.Source,
+				State: e.state(), Number: n, Trial: t, Cell: agentIndex, Source: c.Source,
 				Ename: xe.Ename, Evalue: xe.Evalue, Traceback: tb, Attempt: attempt + 1,
 			})
+			if err != nil {
+				fix.Usage = agent.SpentOn(err) // a failed fix may still have cost tokens
+			}
 			spent.InputTokens += fix.Usage.InputTokens
 			spent.OutputTokens += fix.Usage.OutputTokens
 			spent.CostUSD += fix.Usage.CostUSD
