@@ -107,7 +107,8 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 	}
 	cite := fmt.Sprintf("Trial %d (%s) is the best so far: %s.", best.Number, best.Title, scoreText(s, best))
 
-	{
+	// Feature research only when the problem asks for it (featureResearch).
+	if s.Problem.FeatureResearch {
 		for _, r := range b.recipes {
 			key := "feature:" + r.Step
 			if r.Stage != "feature" || !r.Fits(task) || tried[key] || slices.Contains(bc.Steps, r.Step) {

@@ -74,7 +74,7 @@ func builtinDir(t *testing.T) string {
 
 func TestBuiltinProposesInOrderAndCitesEvidence(t *testing.T) {
 	dir := builtinDir(t)
-	p := &specs.Problem{Task: specs.Regression, Target: "y", Metric: specs.Metric{Name: "rmse", Direction: specs.Minimize}, Validation: specs.Validation{Kind: "kfold", Folds: 5}}
+	p := &specs.Problem{Task: specs.Regression, Target: "y", Metric: specs.Metric{Name: "rmse", Direction: specs.Minimize}, Validation: specs.Validation{Kind: "kfold", Folds: 5}, FeatureResearch: true}
 	b, err := NewBuiltin(p, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestBuiltinCellsCompile(t *testing.T) {
 	py := repoPython(t)
 	dir := builtinDir(t)
 	for _, task := range []specs.Task{specs.Regression, specs.Binary} {
-		p := &specs.Problem{Task: task, Target: "y", Metric: specs.Metric{Name: "rmse"}, Validation: specs.Validation{Folds: 5}}
+		p := &specs.Problem{Task: task, Target: "y", Metric: specs.Metric{Name: "rmse"}, Validation: specs.Validation{Folds: 5}, FeatureResearch: true}
 		b, err := NewBuiltin(p, dir)
 		if err != nil {
 			t.Fatal(err)

@@ -11,7 +11,7 @@ BENCH_BUDGET ?= 300
 lab-acceptance: venv build
 	@test -f $(LAB_DATA) || { echo "lab-acceptance: $(LAB_DATA) is missing (shared data beside the repo); skipped"; exit 0; }
 	rm -rf $(LAB_ACCEPT_DIR) && mkdir -p $(LAB_ACCEPT_DIR)
-	printf "local tb = import 'trialbook.libsonnet';\ntb.regression {\n  name: 'house-prices',\n  data: '%s',\n  target: 'SalePrice',\n  metric: 'rmse',\n  validation: tb.kfold(5),\n  holdout: 0.2,\n  trials: 20,\n  features: tb.features(ids=['Id']),\n}\n" "$(abspath $(LAB_DATA))" > $(LAB_ACCEPT_DIR)/problem.jsonnet
+	printf "local tb = import 'trialbook.libsonnet';\ntb.regression {\n  name: 'house-prices',\n  data: '%s',\n  target: 'SalePrice',\n  metric: 'rmse',\n  validation: tb.kfold(5),\n  holdout: 0.2,\n  trials: 20,\n  features: tb.features(ids=['Id']),\n  featureResearch: true,\n}\n" "$(abspath $(LAB_DATA))" > $(LAB_ACCEPT_DIR)/problem.jsonnet
 	$(BIN) run $(LAB_ACCEPT_DIR) --trials 20
 	$(VPY) scripts/lab_acceptance.py $(LAB_ACCEPT_DIR) 20
 

@@ -33,6 +33,7 @@ tb.regression {{
   holdout: 0.2,
   trials: 1000,
   features: tb.features(ids={ids}),
+  featureResearch: true,
 }}
 """
 
