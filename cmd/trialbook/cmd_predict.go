@@ -2,10 +2,42 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+
+	"trialbook/lab"
 )
 
-// runPredict is not built yet; its issue owns this file.
+// runPredict applies the best model or ensemble to new rows:
+// `trialbook predict DIR NEW.csv -o predictions.csv`.
 func runPredict(ctx context.Context, a *app, args []string) error {
-	return errors.New("not built yet")
+	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	out := fs.String("o", "predictions.csv", "where to write the predictions (CSV)")
+	kernelName := fs.String("kernel", "", "kernelspec to predict with (default: the problem's)")
+	// Flags may come before or after the arguments.
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var pos []string
+	for fs.NArg() > 0 {
+		pos = append(pos, fs.Arg(0))
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	if len(pos) != 2 {
+		return errUsage
+	}
+	dir := experimentDir(pos[0])
+	p, spec, err := problemAndKernel(ctx, dir, *kernelName)
+	if err != nil {
+		return err
+	}
+	res, err := lab.Predict(ctx, lab.PredictOptions{Dir: dir, Input: pos[1], Output: *out, IDs: p.Features.IDs, Spec: spec, Log: a.log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "wrote %d predictions to %s using %s\n", res.Rows, *out, res.Model.Describe())
+	return nil
 }

@@ -8,6 +8,14 @@ import random as _random
 import numpy as np
 import pandas as pd
 
+try:
+    # Classes and functions a trial defines live in __main__; cloudpickle
+    # saves them by value, so model.pkl loads in a fresh kernel
+    # (trialbook predict, the report).
+    import cloudpickle as _model_pickle
+except ImportError:
+    _model_pickle = _pickle
+
 
 def _experiment_dir():
     # Run by trialbook the kernel starts in the experiment folder; run by
@@ -84,7 +92,7 @@ def hand_back(oof, holdout, model=None):
     if model is not None:
         try:
             with open(ARTIFACTS / "model.pkl", "wb") as f:
-                _pickle.dump(model, f)
+                _model_pickle.dump(model, f)
             saved = ", model.pkl"
         except Exception as e:  # a model that cannot be pickled still scores
             saved = f" (model not saved: {type(e).__name__}: {e})"

@@ -1,0 +1,363 @@
+package lab
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"trialbook/journal"
+	"trialbook/kernel"
+)
+
+// PredictModel is what trialbook predict applies: the ensemble when it is
+// current and beat the best trial beyond noise, else the best trial.
+type PredictModel struct {
+	Ensemble bool
+	Members  []TrialWeight // one member, weight 1, for a single trial
+	Reason   string        // why this model
+}
+
+// Kind is "ensemble" or "trial".
+func (p PredictModel) Kind() string {
+	if p.Ensemble {
+		return "ensemble"
+	}
+	return "trial"
+}
+
+// Describe says which model, in a sentence.
+func (p PredictModel) Describe() string {
+	if len(p.Members) == 0 {
+		return "no model"
+	}
+	if !p.Ensemble {
+		return fmt.Sprintf("the best trial, %d (trials/%03d/model.pkl): %s", p.Members[0].Trial, p.Members[0].Trial, p.Reason)
+	}
+	parts := make([]string, len(p.Members))
+	for i, m := range p.Members {
+		parts[i] = fmt.Sprintf("trial %d × %.3g", m.Trial, m.Weight)
+	}
+	return fmt.Sprintf("the ensemble of %s: %s", strings.Join(parts, ", "), p.Reason)
+}
+
+// ChoosePredictModel picks the model to predict with from the journal, and
+// checks that its model.pkl files exist.
+func ChoosePredictModel(dir string, events []journal.Event, snap *journal.Snapshot) (PredictModel, error) {
+	if snap.Best == nil {
+		return PredictModel{}, errors.New("no trial has been kept yet: there is no model to predict with")
+	}
+	var pm PredictModel
+	if w, ev, ok := CurrentEnsemble(events, snap); ok {
+		pm = PredictModel{Ensemble: true, Reason: ev.Reason}
+		for t, v := range w {
+			pm.Members = append(pm.Members, TrialWeight{Trial: t, Weight: v})
+		}
+		slices.SortFunc(pm.Members, func(a, b TrialWeight) int {
+			if a.Weight != b.Weight {
+				if a.Weight > b.Weight {
+					return -1
+				}
+				return 1
+			}
+			return a.Trial - b.Trial
+		})
+		var missing []string
+		for _, m := range pm.Members {
+			if _, err := os.Stat(filepath.Join(TrialArtifacts(dir, m.Trial), "model.pkl")); err != nil {
+				missing = append(missing, fmt.Sprintf("trial %d", m.Trial))
+			}
+		}
+		if len(missing) == 0 {
+			return pm, nil
+		}
+		// Fall back to the best trial, and say why.
+		pm = PredictModel{Reason: fmt.Sprintf("the ensemble beats it, but %s saved no model.pkl", strings.Join(missing, ", "))}
+	} else {
+		pm.Reason = "no ensemble beats it by more than noise"
+		if ev == nil {
+			pm.Reason = "no ensemble is recorded in the journal (trialbook report builds one)"
+		}
+	}
+	b := snap.Best.Trial
+	if _, err := os.Stat(filepath.Join(TrialArtifacts(dir, b), "model.pkl")); err != nil {
+		return pm, fmt.Errorf("the best trial %d saved no model (trials/%03d/model.pkl): its last cell must call hand_back(oof, holdout, model=...) with a fitted model", b, b)
+	}
+	pm.Members = []TrialWeight{{Trial: b, Weight: 1}}
+	return pm, nil
+}
+
+// PredictOptions say what to predict.
+type PredictOptions struct {
+	Dir    string // the experiment folder
+	Input  string // a CSV with the data view's columns, target removed
+	Output string // the CSV to write
+	// IDs are the problem's id columns, copied to the output beside the
+	// predictions.
+	IDs  []string
+	Spec *kernel.Spec
+	Log  zerolog.Logger
+}
+
+// PredictResult says what Predict did.
+type PredictResult struct {
+	Model PredictModel
+	Rows  int
+}
+
+// ColumnsError is an input file whose columns are not the data view's.
+type ColumnsError struct {
+	File    string
+	Missing []string
+	Extra   []string
+	Target  string // set when the target is among Extra
+}
+
+func (e *ColumnsError) Error() string {
+	var parts []string
+	if len(e.Missing) > 0 {
+		parts = append(parts, fmt.Sprintf("missing column(s) %s", strings.Join(quoteAll(e.Missing), ", ")))
+	}
+	if len(e.Extra) > 0 {
+		parts = append(parts, fmt.Sprintf("unexpected column(s) %s", strings.Join(quoteAll(e.Extra), ", ")))
+	}
+	msg := fmt.Sprintf("%s: %s; want the columns the model was trained on (those of data/holdout.csv)", e.File, strings.Join(parts, " and "))
+	if e.Target != "" {
+		msg += fmt.Sprintf("; %q is the target: remove it", e.Target)
+	}
+	return msg
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// CheckColumns compares the header of input with the data view's columns
+// (every column of the training data but the target).
+func CheckColumns(dir, input string) (rows int, err error) {
+	d, err := LoadData(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, fmt.Errorf("%s has no data view (data/view.json): run the experiment first", dir)
+		}
+		return 0, err
+	}
+	want, err := csvHeader(filepath.Join(dir, viewHoldoutFile))
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.Open(input)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.ReuseRecord = true
+	got, err := r.Read()
+	if err != nil {
+		return 0, fmt.Errorf("%s: reading the header: %w", input, err)
+	}
+	got = slices.Clone(got)
+	if len(got) > 0 {
+		got[0] = strings.TrimPrefix(got[0], "\ufeff")
+	}
+	seen := map[string]bool{}
+	for _, c := range got {
+		if seen[c] {
+			return 0, fmt.Errorf("%s: column %q appears twice", input, c)
+		}
+		seen[c] = true
+	}
+	ce := &ColumnsError{File: input}
+	for _, c := range want {
+		if !seen[c] {
+			ce.Missing = append(ce.Missing, c)
+		}
+	}
+	for _, c := range got {
+		if !slices.Contains(want, c) {
+			ce.Extra = append(ce.Extra, c)
+			if c == d.View.Target {
+				ce.Target = c
+			}
+		}
+	}
+	if len(ce.Missing)+len(ce.Extra) > 0 {
+		return 0, ce
+	}
+	for {
+		_, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return rows, fmt.Errorf("%s: %w", input, err)
+		}
+		rows++
+	}
+	if rows == 0 {
+		return 0, fmt.Errorf("%s has a header but no rows to predict", input)
+	}
+	return rows, nil
+}
+
+func csvHeader(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h, err := csv.NewReader(f).Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the header: %w", path, err)
+	}
+	return h, nil
+}
+
+// Predict applies the best model or the ensemble to new rows, in a kernel
+// started in the experiment folder. It loads the trials' model.pkl files and
+// refits nothing.
+func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
+	dir := opts.Dir
+	rows, err := CheckColumns(dir, opts.Input)
+	if err != nil {
+		return nil, err
+	}
+	events, err := journal.ReadFile(filepath.Join(dir, JournalFile))
+	if err != nil {
+		return nil, err
+	}
+	snap := journal.Fold(events)
+	pm, err := ChoosePredictModel(dir, events, &snap)
+	if err != nil {
+		return nil, err
+	}
+	in, err := filepath.Abs(opts.Input)
+	if err != nil {
+		return nil, err
+	}
+	out, err := filepath.Abs(opts.Output)
+	if err != nil {
+		return nil, err
+	}
+	var members []map[string]any
+	for _, m := range pm.Members {
+		members = append(members, map[string]any{"trial": m.Trial, "weight": m.Weight,
+			"model": filepath.ToSlash(filepath.Join("trials", fmt.Sprintf("%03d", m.Trial), "model.pkl"))})
+	}
+	params, err := json.Marshal(map[string]any{"input": in, "output": out, "ids": opts.IDs, "members": members})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Spec == nil {
+		return nil, errors.New("no kernelspec to predict with")
+	}
+	k, err := kernel.Start(ctx, opts.Spec, kernel.StartOptions{Dir: dir, Logger: opts.Log})
+	if err != nil {
+		return nil, fmt.Errorf("starting a kernel: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = k.Shutdown(sctx)
+	}()
+	var text strings.Builder
+	code := "import json\nPARAMS = " + pyString(string(params)) + "\n" + predictPy
+	reply, err := k.Execute(ctx, code, kernel.ExecuteOptions{OnMessage: func(m *kernel.Message) {
+		if s, ok := m.Content.(*kernel.Stream); ok {
+			text.WriteString(s.Text)
+		}
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("predicting: %w", err)
+	}
+	var xe *kernel.ExecError
+	if errors.As(reply.Err(), &xe) {
+		return nil, fmt.Errorf("predicting with %s: %s: %s", pm.Describe(), xe.Ename, xe.Evalue)
+	}
+	if reply.Err() != nil {
+		return nil, fmt.Errorf("predicting: %w", reply.Err())
+	}
+	var done struct {
+		Rows int `json:"rows"`
+	}
+	for _, line := range strings.Split(text.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "trialbook-predict "); ok {
+			_ = json.Unmarshal([]byte(rest), &done)
+		}
+	}
+	if done.Rows != rows {
+		return nil, fmt.Errorf("predicting: wrote %d rows for %d input rows (%s)", done.Rows, rows, strings.TrimSpace(text.String()))
+	}
+	return &PredictResult{Model: pm, Rows: done.Rows}, nil
+}
+
+// pyString writes s as a Python string literal (JSON's escapes are Python's).
+func pyString(s string) string {
+	b, _ := json.Marshal(s)
+	return "json.loads(" + string(b) + ")"
+}
+
+// predictPy reads PARAMS (a dict) and writes the predictions. The new rows
+// are read as the setup cell reads the holdout: pandas may guess a column's
+// type differently in a smaller file, so each column is aligned to the
+// training data's type.
+const predictPy = `import json, pickle
+import numpy as np
+import pandas as pd
+
+_view = json.loads(open("data/view.json").read())
+_features, _target, _task = _view["features"], _view["target"], _view["task"]
+_classes = _view.get("classes") or None
+_X = pd.read_csv("data/train.csv")[_features]
+_new = pd.read_csv(PARAMS["input"])
+_Xn = _new[_features].copy()
+for _c in _X.columns:
+    if _X[_c].dtype == object or str(_X[_c].dtype) in ("str", "string"):
+        _Xn[_c] = _Xn[_c].astype(_X[_c].dtype)
+    elif _Xn[_c].dtype != _X[_c].dtype:
+        _Xn[_c] = pd.to_numeric(_Xn[_c], errors="coerce").astype("float64")
+
+def _predict(model, frame):
+    if _task == "regression":
+        return np.asarray(model.predict(frame), dtype="float64")
+    p = np.asarray(model.predict_proba(frame), dtype="float64")
+    if _task == "binary":
+        return p[:, 1] if p.ndim == 2 else p
+    return p
+
+_pred = 0.0
+for _m in PARAMS["members"]:
+    with open(_m["model"], "rb") as _f:
+        _model = pickle.load(_f)
+    _p = _predict(_model, _Xn)
+    if len(_p) != len(_Xn):
+        raise ValueError(f"trial {_m['trial']}'s model returned {len(_p)} predictions for {len(_Xn)} rows")
+    _pred = _pred + _m["weight"] * _p
+
+_out = pd.DataFrame({c: _new[c] for c in PARAMS["ids"] or [] if c in _new.columns})
+if _task == "regression":
+    _out[_target] = _pred
+elif _task == "binary":
+    _out[_target] = np.where(_pred >= 0.5, _classes[1], _classes[0])
+    _out[f"{_target}_proba_{_classes[1]}"] = _pred
+else:
+    _out[_target] = np.asarray(_classes, dtype=object)[np.argmax(_pred, axis=1)]
+    for _i, _c in enumerate(_classes):
+        _out[f"{_target}_proba_{_c}"] = _pred[:, _i]
+_out.to_csv(PARAMS["output"], index=False)
+print("trialbook-predict " + json.dumps({"rows": len(_out)}))
+`
