@@ -30,7 +30,9 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	trials := fs.Int("trials", 0, "stop after this many finished trials (overrides the problem's budget)")
 	budget := fs.Duration("time", 0, "stop after this much running time, e.g. 20m (overrides the problem's budget)")
 	workers := fs.Int("workers", 1, "trials to run at once, each in its own kernel")
-	agentKind := fs.String("agent", "", "who proposes trials: builtin (default: the problem's agent.kind)")
+	agentKind := fs.String("agent", "", "who proposes trials: builtin, openai or anthropic (default: the problem's agent.kind)")
+	model := fs.String("model", "", "the LLM agent's model (overrides agent.model)")
+	baseURL := fs.String("base-url", "", "the LLM agent's API base URL, e.g. http://localhost:11434/v1 for Ollama (overrides agent.baseURL)")
 	_ = fs.Bool("resume", false, "continue an existing experiment (a plain re-run does the same)")
 	// Flags may come before or after the problem.
 	if err := fs.Parse(args); err != nil {
@@ -69,8 +71,26 @@ func runRun(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		ag = b
+	case "openai", "anthropic":
+		cfg := agent.ConfigFromProblem(p.Agent)
+		if kind != p.Agent.Kind {
+			// Another provider's model and address do not carry over.
+			cfg.Model, cfg.BaseURL = "", ""
+		}
+		if *model != "" {
+			cfg.Model = *model
+		}
+		if *baseURL != "" {
+			cfg.BaseURL = *baseURL
+		}
+		cfg.Log = a.log
+		llm, err := agent.NewLLMAgent(kind, cfg)
+		if err != nil {
+			return err
+		}
+		ag = llm
 	default:
-		return fmt.Errorf("--agent %q: this build runs the builtin agent only", kind)
+		return fmt.Errorf("--agent %q: want builtin, openai or anthropic", kind)
 	}
 	spec, err := kernel.FindSpec(p.Kernel.Name, kernel.SearchOptions{})
 	if err != nil {

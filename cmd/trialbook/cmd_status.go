@@ -72,7 +72,13 @@ func printLeaderboard(w io.Writer, s *journal.Snapshot, top int) {
 	if s.Problem != nil {
 		metric = s.Problem.Metric
 	}
-	fmt.Fprintf(tw, "#\ttrial\tstatus\tCV %s\t± std\tholdout\ttime\ttitle\n", metric)
+	// LLM agents report tokens and an estimated cost; show them when any did.
+	withUsage := s.Usage.InputTokens+s.Usage.OutputTokens > 0
+	usageHead := ""
+	if withUsage {
+		usageHead = "tokens\tcost\t"
+	}
+	fmt.Fprintf(tw, "#\ttrial\tstatus\tCV %s\t± std\tholdout\ttime\t%stitle\n", metric, usageHead)
 	for i, r := range s.Leaderboard {
 		if top > 0 && i >= top {
 			break
@@ -88,9 +94,19 @@ func printLeaderboard(w io.Writer, s *journal.Snapshot, top int) {
 		if r.Status == journal.TrialStatusFailed || r.Status == journal.TrialStatusInterrupted {
 			title += " — " + firstLine(r.Reason)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, r.Trial, r.Status, cv, std, hold, time.Duration(r.Duration).Round(100*time.Millisecond), title)
+		use := ""
+		if withUsage {
+			use = "-\t-\t"
+			if u := r.Usage; u != nil {
+				use = fmt.Sprintf("%d\t$%.4f\t", u.InputTokens+u.OutputTokens, u.CostUSD)
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s%s\n", i+1, r.Trial, r.Status, cv, std, hold, time.Duration(r.Duration).Round(100*time.Millisecond), use, title)
 	}
 	tw.Flush()
+	if withUsage {
+		fmt.Fprintf(w, "agent usage: %d input + %d output tokens, about $%.4f\n", s.Usage.InputTokens, s.Usage.OutputTokens, s.Usage.CostUSD)
+	}
 }
 
 func firstLine(s string) string {
