@@ -24,4 +24,4 @@ test-extension: extension-deps
 test-extension-e2e: venv build extension-deps
 	cd $(EXT) && node --test --test-concurrency=1 ui-tests/
 
-TEST_EXTRA += test-extension
+TEST_EXTRA += test-extension test-extension-e2e

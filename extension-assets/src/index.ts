@@ -7,6 +7,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IStateDB } from '@jupyterlab/statedb';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -19,17 +20,20 @@ const iconSvg =
   '<path d="M3 20h18v1.5H3z"/><rect x="4" y="12" width="3" height="7"/><rect x="10.5" y="8" width="3" height="11"/>' +
   '<rect x="17" y="4" width="3" height="15"/></g></svg>';
 
+const STATE_KEY = `${PLUGIN_ID}:selected`;
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Watch and steer trialbook experiments from a side panel.',
   autoStart: true,
   requires: [ISettingRegistry],
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, IStateDB],
   activate: async (
     app: JupyterFrontEnd,
     settingRegistry: ISettingRegistry,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    state: IStateDB | null
   ) => {
     const model = new PanelModel();
     const openNotebook = (path: string) =>
@@ -70,6 +74,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     palette?.addItem({ command: CommandIDs.open, category: 'Trialbook' });
     palette?.addItem({ command: CommandIDs.reconnect, category: 'Trialbook' });
+
+    // The chosen experiment survives a page reload. The state database
+    // answers only once the application is restored, after every plugin has
+    // activated: waiting for it here would hold up the whole page.
+    if (state) {
+      void app.restored
+        .then(() => state.fetch(STATE_KEY))
+        .then(saved => {
+          if (typeof saved === 'string' && saved && !model.selected) {
+            model.select(saved);
+          }
+          model.changed.connect(() => void state.save(STATE_KEY, model.selected ?? ''));
+        });
+    }
 
     apply();
   }
