@@ -7,7 +7,8 @@ Each request is one line; each answer is one JSON line:
   start      one kernel start-to-ready with KernelManager + BlockingKernelClient
   rtt N      N trivial execute round trips on a warm kernel; a round trip ends
              when both the execute_reply and the iopub idle for the request
-             have arrived, exactly as on the Go side
+             have arrived, exactly as on the Go side; also the CPU time this
+             client process spent on them
   quit
 
 The kernel's own time for a request is its busy-to-idle: the difference of
@@ -77,11 +78,13 @@ def main():
                 kc.start_channels()
                 kc.wait_for_ready(timeout=60)
             rtts, kernel = [], []
+            cpu0 = time.process_time()
             for _ in range(int(cmd[1])):
                 r, k = round_trip(kc, args.code)
                 rtts.append(r)
                 kernel.append(k)
-            out = {"rtt_ms": rtts, "kernel_ms": kernel}
+            cpu = (time.process_time() - cpu0) * 1000
+            out = {"rtt_ms": rtts, "kernel_ms": kernel, "client_cpu_ms": cpu}
         else:
             out = {"error": "unknown request " + cmd[0]}
         print(json.dumps(out), flush=True)

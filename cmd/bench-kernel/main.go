@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -29,6 +30,8 @@ type samples struct {
 	Start  []float64 `json:"start_ms"`
 	RTT    []float64 `json:"rtt_ms"`
 	Kernel []float64 `json:"kernel_ms"`
+	// CPU is the client process's CPU time over the round trips.
+	CPU float64 `json:"client_cpu_ms"`
 }
 
 func main() {
@@ -130,6 +133,13 @@ func roundTrips(ctx context.Context, k *kernel.Kernel, code string, n int, s *sa
 			}
 		}
 	}}
+	var r0, r1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+	defer func() {
+		syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+		cpu := syscall.TimevalToNsec(r1.Utime) - syscall.TimevalToNsec(r0.Utime) + syscall.TimevalToNsec(r1.Stime) - syscall.TimevalToNsec(r0.Stime)
+		s.CPU += float64(cpu) / 1e6
+	}()
 	for range n {
 		t0 := time.Now()
 		rep, err := k.Execute(ctx, code, opts)
@@ -190,6 +200,7 @@ func (j *jupyterClient) ask(req string, into *samples) error {
 	into.Start = append(into.Start, s.Start...)
 	into.RTT = append(into.RTT, s.RTT...)
 	into.Kernel = append(into.Kernel, s.Kernel...)
+	into.CPU += s.CPU
 	return nil
 }
 
@@ -230,6 +241,8 @@ func report(tb, jc samples, n, starts int) {
 	row(fmt.Sprintf("execute round trip (%d)", n), tb.RTT, jc.RTT)
 	row("kernel busy-to-idle", tb.Kernel, jc.Kernel)
 	row("overhead over kernel", overhead(tb), overhead(jc))
+	tc, jcpu := tb.CPU/float64(len(tb.RTT)), jc.CPU/float64(len(jc.RTT))
+	fmt.Fprintf(w, "client CPU per round trip (mean)\t%.3f ms\t\t%.3f ms\t\t%.2f\t\n", tc, jcpu, tc/jcpu)
 	w.Flush()
 	oh := quantile(overhead(tb), 0.5)
 	verdict := func(ok bool) string {
