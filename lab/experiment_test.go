@@ -236,3 +236,32 @@ func TestInterruptAndResume(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCellTimeLimit fails a trial whose cell runs past the problem's
+// per-cell limit, and the next trial still runs.
+func TestCellTimeLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kernels")
+	}
+	spec := testSpec(t)
+	dir, p := toyExperiment(t, 60)
+	// Generous enough for the setup cell's imports on a busy machine.
+	p.Budget.CellTime = 8 * time.Second
+	ag := &agent.Scripted{Trials: []agent.Trial{
+		{Title: "stuck", Cells: []string{"import threading\nthreading.Event().wait(600)"}},
+		{Title: "mean", Cells: []string{"oof = np.full(len(X), y.mean()); hold = np.full(len(X_holdout), y.mean())", handBack}},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	snap, err := Run(ctx, Options{Dir: dir, Problem: p, Agent: ag, AgentName: "scripted", Spec: spec, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, _ := snap.Trial(1)
+	if row.Status != journal.TrialStatusFailed || !strings.Contains(row.Reason, "per-cell time limit of 8s") {
+		t.Errorf("trial 1: %s (%s), want failed on the per-cell limit", row.Status, row.Reason)
+	}
+	if row, _ := snap.Trial(2); row.Status != journal.TrialStatusKept {
+		t.Errorf("trial 2: %s (%s), want kept", row.Status, row.Reason)
+	}
+}
