@@ -229,8 +229,19 @@ func (p *progress) status(s *journal.Snapshot) string {
 	el := time.Since(p.start)
 	fmt.Fprintf(&b, " · %s", el.Round(time.Second))
 	done := c.Done - c.Interrupted
+	eta := time.Duration(-1)
 	if c.Total > 0 && done > 0 && done < c.Total {
-		eta := time.Duration(float64(el) / float64(done) * float64(c.Total-done))
+		eta = time.Duration(float64(el) / float64(done) * float64(c.Total-done))
+	}
+	// A time budget ends the run sooner when trials would take longer.
+	if s.Problem != nil && s.Problem.TimeBudget != "" {
+		if budget, err := time.ParseDuration(s.Problem.TimeBudget); err == nil {
+			if left := max(budget-time.Duration(s.Elapsed), 0); eta < 0 || left < eta {
+				eta = left
+			}
+		}
+	}
+	if eta >= 0 {
 		fmt.Fprintf(&b, " · ETA %s", eta.Round(time.Second))
 	}
 	return b.String()
