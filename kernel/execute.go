@@ -59,7 +59,7 @@ func (k *Kernel) Execute(ctx context.Context, code string, opts ExecuteOptions) 
 	})
 	r := k.register(m.Header.MsgID, p)
 	defer k.unregister(m.Header.MsgID, r)
-	if err := k.send(p, p.shell, m); err != nil {
+	if err := k.send(p, "shell", m); err != nil {
 		return nil, err
 	}
 
@@ -108,7 +108,7 @@ func (k *Kernel) Execute(ctx context.Context, code string, opts ExecuteOptions) 
 				inputErr = fmt.Errorf("kernel: input(%q): %w", req.Prompt, err)
 				go k.interruptQuietly(p)
 			}
-			if err := k.send(p, p.stdin, p.sess.reply(msg, "input_reply", &InputReply{Value: value})); err != nil {
+			if err := k.send(p, "stdin", p.sess.reply(msg, "input_reply", &InputReply{Value: value})); err != nil {
 				return nil, err
 			}
 		case <-ctxDone:
@@ -209,11 +209,7 @@ func (k *Kernel) requestOn(ctx context.Context, p *process, channel, msgType str
 	m := p.sess.newMessage(msgType, content)
 	r := k.register(m.Header.MsgID, p)
 	defer k.unregister(m.Header.MsgID, r)
-	s := p.shell
-	if channel == "control" {
-		s = p.control
-	}
-	if err := k.send(p, s, m); err != nil {
+	if err := k.send(p, channel, m); err != nil {
 		return nil, err
 	}
 	select {
@@ -238,6 +234,12 @@ func (k *Kernel) Interrupt(ctx context.Context) error {
 }
 
 func (k *Kernel) interrupt(ctx context.Context, p *process) error {
+	if k.remote != nil {
+		if err := k.remote.Interrupt(ctx); err != nil {
+			return fmt.Errorf("kernel: interrupt: %w", err)
+		}
+		return nil
+	}
 	if k.spec.InterruptMode == "message" || p.cmd == nil {
 		_, err := k.requestOn(ctx, p, "control", "interrupt_request", &InterruptRequest{})
 		return err
@@ -260,6 +262,19 @@ func (k *Kernel) Restart(ctx context.Context) error {
 	k.mu.Unlock()
 	if closed {
 		return ErrClosed
+	}
+	if k.remote != nil {
+		if p != nil {
+			p.markDead(fmt.Errorf("%w: restarted", ErrKernelDied))
+			p.closeSockets()
+		}
+		if err := k.remote.Restart(ctx); err != nil {
+			return fmt.Errorf("kernel: restart: %w", err)
+		}
+		if err := k.attach(ctx); err != nil {
+			return fmt.Errorf("kernel: restart: %w", err)
+		}
+		return nil
 	}
 	if p != nil && p.cmd == nil {
 		return errors.New("kernel: restart: this kernel was not started by trialbook (Connect); restart it where it was started")
@@ -292,6 +307,16 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 	if closed {
 		return nil
 	}
+	if k.remote != nil {
+		if p != nil {
+			p.markDead(fmt.Errorf("%w: shut down", ErrKernelDied))
+			p.closeSockets()
+		}
+		if err := k.remote.Shutdown(ctx); err != nil {
+			return fmt.Errorf("kernel: shutdown: %w", err)
+		}
+		return nil
+	}
 	if p != nil {
 		k.stop(ctx, p, false)
 	}
@@ -308,11 +333,12 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 }
 
 // Close disconnects the client from a kernel attached with Connect, leaving
-// the kernel running. For a kernel trialbook started it is Shutdown.
+// the kernel running. For a kernel trialbook started (or attached to, which
+// it owns too) it is Shutdown.
 func (k *Kernel) Close(ctx context.Context) error {
 	k.mu.Lock()
 	p := k.proc
-	owned := p != nil && p.cmd != nil
+	owned := p != nil && (p.cmd != nil || k.remote != nil)
 	if !owned {
 		k.closed = true
 	}

@@ -88,6 +88,8 @@ type Kernel struct {
 	reqs  map[string]*request
 
 	badSig, malformed, unclaimed atomic.Int64
+
+	remote Remote // set by Attach: the kernel runs elsewhere
 }
 
 // process is one incarnation of the kernel: the OS process and the sockets
@@ -108,6 +110,7 @@ type process struct {
 	sess *session // signs and checks with this process's connection key
 
 	shell, control, stdin, iopub, hb *channel
+	remote                           Transport // instead of the channels, for Attach
 
 	busy     atomic.Bool   // the last iopub status said busy
 	live     chan struct{} // closed on the first iopub message
@@ -522,7 +525,7 @@ func (k *Kernel) waitReady(ctx context.Context, p *process) error {
 	for {
 		m := p.sess.newMessage("kernel_info_request", &KernelInfoRequest{})
 		r := k.register(m.Header.MsgID, p)
-		if err := k.send(p, p.shell, m); err != nil {
+		if err := k.send(p, "shell", m); err != nil {
 			k.unregister(m.Header.MsgID, r)
 			return err
 		}
@@ -597,12 +600,18 @@ func (k *Kernel) heartbeat(p *process) {
 }
 
 // send signs and writes a message on one of p's sockets.
-func (k *Kernel) send(p *process, ch *channel, m *Message) error {
-	frames, err := p.sess.encode(m)
-	if err != nil {
-		return err
+func (k *Kernel) send(p *process, channel string, m *Message) error {
+	var err error
+	if p.remote != nil {
+		err = p.remote.Send(channel, m)
+	} else {
+		var frames [][]byte
+		if frames, err = p.sess.encode(m); err != nil {
+			return err
+		}
+		err = p.channel(channel).send(frames)
 	}
-	if err := ch.send(frames); err != nil {
+	if err != nil {
 		select {
 		case <-p.done:
 			return p.err
@@ -611,6 +620,16 @@ func (k *Kernel) send(p *process, ch *channel, m *Message) error {
 		return fmt.Errorf("kernel: send %s: %w", m.Header.MsgType, err)
 	}
 	return nil
+}
+
+func (p *process) channel(name string) *channel {
+	switch name {
+	case "control":
+		return p.control
+	case "stdin":
+		return p.stdin
+	}
+	return p.shell
 }
 
 func (k *Kernel) register(id string, p *process) *request {
@@ -655,41 +674,50 @@ func (k *Kernel) readLoop(p *process, ch *channel) {
 			k.log.Debug().Err(err).Str("channel", ch.name).Msg("message dropped")
 			continue
 		}
-		if ch == p.iopub {
-			p.liveOnce.Do(func() { close(p.live) })
-			if st, ok := m.Content.(*Status); ok {
-				p.busy.Store(st.ExecutionState == "busy")
-			}
-		}
-		r := k.lookup(m.ParentID())
-		if r == nil {
-			k.unclaimed.Add(1)
-			continue
-		}
-		switch ch {
-		case p.shell, p.control:
-			select {
-			case r.reply <- m:
-			default: // a second reply to one request is ignored
-			}
-		case p.stdin:
-			select {
-			case r.stdin <- m:
-			case <-r.done:
-			case <-p.ctx.Done():
-				return
-			}
-		case p.iopub:
-			// Back-pressure: a slow OnMessage slows reading (bounded memory)
-			// rather than queueing without limit.
-			select {
-			case r.iopub <- m:
-			case <-r.done:
-			case <-p.ctx.Done():
-				return
-			}
+		if !k.route(p, ch.name, m) {
+			return
 		}
 	}
+}
+
+// route hands a message to the request it answers. It returns false when
+// p's connection is closing.
+func (k *Kernel) route(p *process, channel string, m *Message) bool {
+	if channel == "iopub" {
+		p.liveOnce.Do(func() { close(p.live) })
+		if st, ok := m.Content.(*Status); ok {
+			p.busy.Store(st.ExecutionState == "busy")
+		}
+	}
+	r := k.lookup(m.ParentID())
+	if r == nil {
+		k.unclaimed.Add(1)
+		return true
+	}
+	switch channel {
+	case "shell", "control":
+		select {
+		case r.reply <- m:
+		default: // a second reply to one request is ignored
+		}
+	case "stdin":
+		select {
+		case r.stdin <- m:
+		case <-r.done:
+		case <-p.ctx.Done():
+			return false
+		}
+	case "iopub":
+		// Back-pressure: a slow OnMessage slows reading (bounded memory)
+		// rather than queueing without limit.
+		select {
+		case r.iopub <- m:
+		case <-r.done:
+		case <-p.ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // teardown kills p's process group, waits for it, and closes its sockets.
@@ -706,6 +734,9 @@ func (p *process) closeSockets() {
 	p.cancel()
 	for _, ch := range []*channel{p.shell, p.control, p.stdin, p.iopub, p.hb} {
 		_ = ch.close()
+	}
+	if p.remote != nil {
+		_ = p.remote.Close()
 	}
 	p.readers.Wait()
 }
