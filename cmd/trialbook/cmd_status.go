@@ -21,21 +21,33 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	top := fs.Int("n", 0, "show only the best N trials (0: all)")
+	// Flags may come before or after the folder.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	var pos []string
+	for fs.NArg() > 0 {
+		pos = append(pos, fs.Arg(0))
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	if len(pos) != 1 {
 		return errUsage
 	}
-	dir := fs.Arg(0)
-	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+	dir := pos[0]
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s: no such experiment folder", dir)
+	}
+	if !st.IsDir() {
 		dir = filepath.Dir(dir) // a problem file: its folder
+	}
+	if _, err := os.Stat(filepath.Join(dir, lab.JournalFile)); err != nil {
+		return fmt.Errorf("%s has no %s yet: start it with 'trialbook run %s'", dir, lab.JournalFile, dir)
 	}
 	events, err := journal.ReadFile(filepath.Join(dir, lab.JournalFile))
 	if err != nil {
-		if os.IsNotExist(err) {
-			return fmt.Errorf("%s has no %s: start it with 'trialbook run %s'", dir, lab.JournalFile, dir)
-		}
 		return err
 	}
 	s := journal.Fold(events)
