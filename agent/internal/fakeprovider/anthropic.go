@@ -54,7 +54,7 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	}
 	if s.cfg.Key != "" && got != s.cfg.Key {
-		s.next(req)
+		s.record(req)
 		s.problem("anthropic: neither x-api-key nor Authorization carries the configured key")
 		anthropicError(w, http.StatusUnauthorized, "authentication_error", "invalid x-api-key "+got)
 		return

@@ -177,6 +177,14 @@ func (s *Server) problem(format string, args ...any) string {
 	return p
 }
 
+// record keeps a request that no step answers (it was refused first).
+func (s *Server) record(req Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, req)
+	s.seq++
+}
+
 // next records a request and pops the step that answers it.
 func (s *Server) next(req Request) (Step, bool) {
 	s.mu.Lock()

@@ -39,7 +39,7 @@ func (s *Server) openAI(w http.ResponseWriter, r *http.Request) {
 	}
 	if got, want := r.Header.Get("Authorization"), "Bearer "+s.cfg.Key; s.cfg.Key != "" && got != want {
 		// Like the real API: a wrong key is a 401, before anything else.
-		s.next(req)
+		s.record(req)
 		s.problem("openai: Authorization header does not carry the configured key")
 		openAIError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
 			"Incorrect API key provided: "+strings.TrimPrefix(got, "Bearer ")+".")
