@@ -36,7 +36,10 @@ func NewAnthropic(cfg LLMConfig) (*Anthropic, error) {
 	if key == "" {
 		return nil, errors.New("anthropic agent: ANTHROPIC_API_KEY is not set; export it (an API key from the Anthropic console)")
 	}
-	opts := []option.RequestOption{option.WithMaxRetries(0)}
+	// An explicit request timeout (the same bound as the retry policy's
+	// attempt) also keeps the SDK from refusing large max_tokens without
+	// streaming on its own estimate.
+	opts := []option.RequestOption{option.WithMaxRetries(0), option.WithRequestTimeout(cfg.Retry.withDefaults().Attempt)}
 	if cfg.BaseURL != "" {
 		if _, err := checkBaseURL(cfg.BaseURL); err != nil {
 			return nil, fmt.Errorf("anthropic agent: %w", err)
