@@ -96,29 +96,35 @@ export function start(name, cmd, args, { env = {}, cwd = repo, ready, timeoutMs 
   });
 }
 
+/** Ends one process started here (by the name given to start). */
+export async function stop(name) {
+  const i = started.findIndex(p => p.name === name);
+  if (i < 0) return;
+  await end(started.splice(i, 1)[0]);
+}
+
 /** Ends every process started here: SIGTERM to its group, then SIGKILL. */
 export async function stopAll() {
-  await Promise.all(
-    started.splice(0).map(
-      p =>
-        new Promise(res => {
-          if (p.exited) return res();
-          p.child.once('exit', () => res());
-          try {
-            process.kill(-p.child.pid, 'SIGTERM');
-          } catch {
-            return res();
-          }
-          setTimeout(() => {
-            try {
-              process.kill(-p.child.pid, 'SIGKILL');
-            } catch {
-              // already gone
-            }
-          }, 5000).unref();
-        })
-    )
-  );
+  await Promise.all(started.splice(0).map(end));
+}
+
+function end(p) {
+  return new Promise(res => {
+    if (p.exited) return res();
+    p.child.once('exit', () => res());
+    try {
+      process.kill(-p.child.pid, 'SIGTERM');
+    } catch {
+      return res();
+    }
+    setTimeout(() => {
+      try {
+        process.kill(-p.child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 5000).unref();
+  });
 }
 
 /** Runs a command to completion and returns its stdout. */

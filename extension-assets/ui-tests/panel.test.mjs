@@ -20,7 +20,25 @@ import * as H from './harness.mjs';
 const TRIALS = 3;
 const LATENCY_SAMPLES = 60;
 
-let tmp, root, prefix, serveUrl, serveToken, jport, jtoken, browser, page;
+let tmp, root, prefix, sport, serveUrl, serveToken, jport, jtoken, browser, page;
+const runtimeEnv = () => ({ XDG_RUNTIME_DIR: join(tmp, 'run') });
+
+function startServe(extra = []) {
+  return H.start(
+    'trialbook serve',
+    H.trialbookBin,
+    ['serve', '--root', root, '--addr', `127.0.0.1:${sport}`, '--allow-origin', `http://127.0.0.1:${jport}`, ...extra],
+    { env: runtimeEnv(), ready: /(http:\/\/127\.0\.0\.1:\d+)\/\?token=(\w+)/ }
+  );
+}
+
+/** POSTs a verb to the service as a script would (no Origin). */
+function control(id, verb) {
+  return fetch(`${serveUrl}/api/experiments/${encodeURIComponent(id)}/${verb}`, {
+    method: 'POST',
+    headers: { Authorization: `token ${serveToken}` }
+  });
+}
 
 function labUrl(path = 'lab') {
   return `http://127.0.0.1:${jport}/${path}?token=${jtoken}`;
@@ -60,22 +78,16 @@ before(async () => {
   mkdirSync(prefix);
   H.writeDiabetesCsv(join(root, 'data', 'diabetes.csv'));
 
-  const sport = await H.freePort();
+  sport = await H.freePort();
   jport = await H.freePort();
   jtoken = 'e2e-' + Math.random().toString(16).slice(2);
   // Both serve and lab install see this runtime dir: lab install finds the
   // service's URL and token in serve's runtime file, as it would for a user.
-  const env = { XDG_RUNTIME_DIR: join(tmp, 'run') };
-  const serve = await H.start(
-    'trialbook serve',
-    H.trialbookBin,
-    ['serve', '--root', root, '--addr', `127.0.0.1:${sport}`, '--allow-origin', `http://127.0.0.1:${jport}`],
-    { env, ready: /(http:\/\/127\.0\.0\.1:\d+)\/\?token=(\w+)/ }
-  );
+  const serve = await startServe();
   serveUrl = serve.match[1];
   serveToken = serve.match[2];
 
-  const out = H.run(H.trialbookBin, ['lab', 'install', '--prefix', prefix], { env });
+  const out = H.run(H.trialbookBin, ['lab', 'install', '--prefix', prefix], { env: runtimeEnv() });
   assert.match(out, /panel settings \(service http:\/\/127\.0\.0\.1:\d+, token from the runtime file/);
 
   const settingsDir = join(prefix, 'share', 'jupyter', 'lab', 'settings');
@@ -120,6 +132,10 @@ before(async () => {
 });
 
 after(async () => {
+  // Runs started from the panel outlive serve by design: stop them here.
+  for (const id of ['diabetes', 'stop-resume']) {
+    await control(id, 'stop').catch(() => undefined);
+  }
   await browser?.close();
   await H.stopAll();
 });
@@ -217,6 +233,58 @@ test('a reload shows the same state', async () => {
   await shot('06-after-reload');
 });
 
+test('stop and resume from the panel', async () => {
+  const created = await fetch(`${serveUrl}/api/experiments`, {
+    method: 'POST',
+    headers: { Authorization: `token ${serveToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'stop-resume', data: 'data/diabetes.csv', target: 'target', task: 'regression', trials: 20, featureResearch: false, explain: false })
+  });
+  assert.equal(created.status, 201, await created.text());
+  const select = panel().getByLabel('Experiment', { exact: true });
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('#trialbook-panel select[aria-label="Experiment"] option')].some(o => o.value === 'stop-resume')
+  , null, { timeout: 30000 });
+  await select.selectOption('stop-resume');
+  const status = panel().getByRole('region', { name: 'Status' });
+  const button = name => status.getByRole('button', { name, exact: true });
+  const statusIs = st =>
+    page.waitForFunction(
+      want => document.querySelector('#trialbook-panel [data-tb="status"] .tb-Badge')?.textContent === want,
+      st,
+      { timeout: 120000, polling: 100 }
+    );
+
+  await statusIs('created');
+  assert.ok(await button('Start').isEnabled());
+  assert.ok(await button('Resume').isDisabled());
+  await button('Start').click();
+  await panel().getByRole('region', { name: 'Running trials' }).waitFor({ timeout: 120000 });
+  await button('Stop').waitFor({ state: 'visible' });
+  await page.waitForFunction(() => {
+    const b = [...document.querySelectorAll('#trialbook-panel button')].find(x => x.textContent === 'Stop');
+    return b && !b.disabled;
+  }, null, { timeout: 30000 });
+  await button('Stop').click();
+  await statusIs('paused');
+  await page.waitForFunction(() => {
+    const b = [...document.querySelectorAll('#trialbook-panel button')].find(x => x.textContent === 'Resume');
+    return b && !b.disabled;
+  }, null, { timeout: 60000 });
+  await shot('07-paused');
+
+  await button('Resume').click();
+  await statusIs('running');
+  await page.waitForFunction(() => {
+    const b = [...document.querySelectorAll('#trialbook-panel button')].find(x => x.textContent === 'Stop');
+    return b && !b.disabled;
+  }, null, { timeout: 60000 });
+  await button('Stop').click();
+  await statusIs('paused');
+  const events = H.readJournal(join(root, 'stop-resume', 'journal.jsonl')).map(e => e.type);
+  assert.ok(events.includes('experiment.resumed'), 'the journal shows the resume');
+  assert.equal(events.filter(t => t === 'experiment.paused').length, 2);
+});
+
 test('no token or a wrong one is refused', async () => {
   const noToken = await fetch(`${serveUrl}/api/experiments`);
   assert.equal(noToken.status, 401);
@@ -229,7 +297,7 @@ test('no token or a wrong one is refused', async () => {
   await connect.getByLabel('Service URL with token').fill(`${serveUrl}/?token=wrong`);
   await connect.getByRole('button', { name: 'Connect' }).click();
   await panel().locator('[data-state="refused"]').waitFor({ timeout: 30000 });
-  await shot('07-refused');
+  await shot('08-refused');
   await connect.getByLabel('Service URL with token').fill(`${serveUrl}/?token=${serveToken}`);
   await connect.getByRole('button', { name: 'Connect' }).click();
   await panel().locator('[data-state="connected"]').waitFor({ timeout: 30000 });
@@ -335,8 +403,49 @@ test('event-to-screen latency: journal append to DOM', async () => {
   const line = `event-to-screen latency over ${latencies.length} appends: p50 ${p50} ms, p99 ${p99} ms (target p99 < 200 ms)`;
   console.log(line);
   writeFileSync(join(H.artifacts, 'latency.txt'), line + '\n' + latencies.join(' ') + '\n');
-  await shot('08-latency-experiment');
+  await shot('09-latency-experiment');
   // The target is 200 ms; the bound here leaves room for a loaded CI machine.
   assert.ok(p99 < 1000, line);
   assert.equal(JSON.parse(readFileSync(journal, 'utf8').split('\n').at(-2)).seq, seq);
+});
+
+test('the panel reconnects after the service restarts and misses nothing', async () => {
+  const journal = join(root, 'latency', 'journal.jsonl');
+  const events = H.readJournal(journal);
+  let seq = events.at(-1).seq;
+  const append = e => {
+    seq++;
+    appendFileSync(journal, JSON.stringify({ seq, time: new Date().toISOString(), ...e }) + '\n');
+  };
+  await H.stop('trialbook serve');
+  await panel().locator('[data-state="reconnecting"]').waitFor({ timeout: 30000 });
+  await shot('10-reconnecting');
+
+  // What happens while the service is down must show once it is back.
+  append({ type: 'cell.output', trial: 1, cell: 1, text: 'written while the service was down' });
+  const score = { metric: 'rmse', direction: 'minimize', cv: 41.25, cvStd: 1.5, folds: [40, 41, 42.5, 41, 41.75], holdout: 43.5 };
+  append({ type: 'trial.finished', trial: 1, score, duration: 2.5 });
+  append({ type: 'trial.kept', trial: 1, best: 1, reason: 'the first scored trial sets the bar' });
+  append({ type: 'experiment.finished' });
+
+  // The same port and token, as a service restarted with --token would have.
+  await startServe(['--token', serveToken]);
+  await panel().locator('[data-state="connected"]').waitFor({ timeout: 60000 });
+  await fact('best-cv').waitFor({ timeout: 30000 });
+  assert.equal(Number(await fact('best-cv').getAttribute('data-value')), score.cv);
+  assert.equal(await fact('trials').getAttribute('data-done'), '1');
+  const rows = panel().getByRole('table', { name: 'Trials' }).locator('tbody tr');
+  assert.equal(await rows.count(), 1, 'no trial twice');
+  await shot('11-reconnected');
+});
+
+test('dark theme', async () => {
+  const dir = join(tmp, 'lab-user-settings', '@jupyterlab', 'apputils-extension');
+  writeFileSync(join(dir, 'themes.jupyterlab-settings'), JSON.stringify({ theme: 'JupyterLab Dark' }));
+  await page.reload();
+  await openPanel();
+  await page.waitForFunction(() => document.body.dataset.jpThemeLight === 'false', null, { timeout: 30000 });
+  await panel().getByLabel('Experiment', { exact: true }).selectOption('diabetes');
+  await fact('best-cv').waitFor({ timeout: 30000 });
+  await shot('12-dark-theme');
 });
