@@ -1,0 +1,284 @@
+// Package gateway drives kernels that a Jupyter Server (or Enterprise
+// Gateway) runs, over its REST API and kernel websocket, with the same
+// kernel.Kernel client as local kernels.
+//
+//	c := &gateway.Client{URL: "http://127.0.0.1:8888", Token: token}
+//	k, err := c.StartKernel(ctx, "python3", kernel.StartOptions{})
+//	defer k.Shutdown(context.Background())
+//	reply, err := k.Execute(ctx, "print(1)", kernel.ExecuteOptions{OnMessage: ...})
+//
+// The websocket speaks the server's default JSON protocol: one message per
+// text frame, with a "channel" field; messages with binary buffers arrive
+// as binary frames in the legacy layout (a count, offsets, the JSON, the
+// buffers).
+// https://jupyter-server.readthedocs.io/en/latest/developers/websocket-protocols.html
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"trialbook/kernel"
+)
+
+// Client talks to one Jupyter Server.
+type Client struct {
+	URL   string // e.g. http://127.0.0.1:8888 (with any base_url path)
+	Token string // the server's token; "" if it needs none
+	HTTP  *http.Client
+}
+
+// StartKernel asks the server for a new kernel from its kernelspec name
+// ("" for the server's default) and returns it attached and ready.
+func (c *Client) StartKernel(ctx context.Context, name string, opts kernel.StartOptions) (*kernel.Kernel, error) {
+	body, _ := json.Marshal(map[string]string{"name": name})
+	var model struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/api/kernels", body, &model); err != nil {
+		return nil, fmt.Errorf("gateway: start kernel %q: %w", name, err)
+	}
+	r := &remote{c: c, id: model.ID}
+	k, err := kernel.Attach(ctx, model.Name, r, opts)
+	if err != nil {
+		// Leave nothing running on the server.
+		_ = r.Shutdown(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return k, nil
+}
+
+// AttachKernel attaches to a kernel the server already runs, by its id.
+func (c *Client) AttachKernel(ctx context.Context, id string, opts kernel.StartOptions) (*kernel.Kernel, error) {
+	var model struct {
+		Name string `json:"name"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/kernels/"+url.PathEscape(id), nil, &model); err != nil {
+		return nil, fmt.Errorf("gateway: kernel %s: %w", id, err)
+	}
+	return kernel.Attach(ctx, model.Name, &remote{c: c, id: id}, opts)
+}
+
+// do sends one REST request and decodes the JSON answer into out (if any).
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	u, err := url.Parse(strings.TrimRight(c.URL, "/") + path)
+	if err != nil {
+		return err
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "token "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Message string `json:"message"`
+			Reason  string `json:"reason"`
+		}
+		_ = json.Unmarshal(b, &e)
+		msg := strings.TrimSpace(e.Message + " " + e.Reason)
+		if msg == "" {
+			msg = strings.TrimSpace(string(b))
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// remote is one server kernel, controlled through REST.
+type remote struct {
+	c  *Client
+	id string
+}
+
+var _ kernel.Remote = (*remote)(nil)
+
+func (r *remote) path(suffix string) string { return "/api/kernels/" + url.PathEscape(r.id) + suffix }
+
+func (r *remote) Interrupt(ctx context.Context) error {
+	return r.c.do(ctx, http.MethodPost, r.path("/interrupt"), []byte("{}"), nil)
+}
+
+func (r *remote) Restart(ctx context.Context) error {
+	err := r.c.do(ctx, http.MethodPost, r.path("/restart"), []byte("{}"), nil)
+	if err == nil {
+		return nil
+	}
+	// A kernel that died is restarted by the server's own restarter, and a
+	// restart asked for meanwhile fails; what we wanted has happened if the
+	// kernel is alive again (or on its way).
+	var model struct {
+		State string `json:"execution_state"`
+	}
+	if gerr := r.c.do(ctx, http.MethodGet, r.path(""), nil, &model); gerr == nil && model.State != "dead" {
+		return nil
+	}
+	return err
+}
+
+func (r *remote) Shutdown(ctx context.Context) error {
+	return r.c.do(ctx, http.MethodDelete, r.path(""), nil, nil)
+}
+
+// Open connects the kernel's channels websocket.
+func (r *remote) Open(ctx context.Context) (kernel.Transport, error) {
+	u, err := url.Parse(strings.TrimRight(r.c.URL, "/") + r.path("/channels"))
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	q := u.Query()
+	q.Set("session_id", newSessionID())
+	u.RawQuery = q.Encode()
+	h := http.Header{}
+	if r.c.Token != "" {
+		h.Set("Authorization", "token "+r.c.Token)
+	}
+	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u.String(), h)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("websocket %s: %s: %w", u.Redacted(), resp.Status, err)
+		}
+		return nil, fmt.Errorf("websocket %s: %w", u.Redacted(), err)
+	}
+	// Outputs can be large (a 50 MiB print); the kernel package caps what
+	// it passes on, not what arrives.
+	conn.SetReadLimit(1 << 30)
+	return &transport{conn: conn}, nil
+}
+
+// transport is a kernel websocket.
+type transport struct {
+	conn *websocket.Conn
+	wmu  sync.Mutex
+}
+
+var _ kernel.Transport = (*transport)(nil)
+
+// wireMsg is a message in the server's JSON protocol.
+type wireMsg struct {
+	Header       kernel.Header   `json:"header"`
+	ParentHeader kernel.Header   `json:"parent_header"`
+	Metadata     map[string]any  `json:"metadata"`
+	Content      json.RawMessage `json:"content"`
+	Buffers      []any           `json:"buffers"`
+	Channel      string          `json:"channel"`
+}
+
+func (t *transport) Send(channel string, m *kernel.Message) error {
+	content, err := m.MarshalContent()
+	if err != nil {
+		return err
+	}
+	meta := m.Metadata
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	b, err := json.Marshal(wireMsg{Header: m.Header, ParentHeader: m.ParentHeader, Metadata: meta, Content: content, Buffers: []any{}, Channel: channel})
+	if err != nil {
+		return err
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	return t.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+func (t *transport) Recv() (string, *kernel.Message, error) {
+	for {
+		typ, b, err := t.conn.ReadMessage()
+		if err != nil {
+			return "", nil, err
+		}
+		var buffers [][]byte
+		if typ == websocket.BinaryMessage {
+			if b, buffers, err = splitBinary(b); err != nil {
+				continue // a frame we cannot read is dropped, like a bad signature
+			}
+		}
+		var w wireMsg
+		if err := json.Unmarshal(b, &w); err != nil || w.Header.MsgType == "" {
+			continue
+		}
+		m := &kernel.Message{Header: w.Header, ParentHeader: w.ParentHeader, Metadata: w.Metadata, RawContent: w.Content, Buffers: buffers}
+		if len(m.RawContent) == 0 {
+			m.RawContent = json.RawMessage("{}")
+		}
+		m.DecodeContent()
+		return w.Channel, m, nil
+	}
+}
+
+func (t *transport) Close() error {
+	t.wmu.Lock()
+	_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadlineSoon())
+	t.wmu.Unlock()
+	return t.conn.Close()
+}
+
+// splitBinary reads the legacy binary frame: a big-endian uint32 count n,
+// n uint32 offsets (the first is that of the JSON message, the rest of the
+// buffers), then the parts.
+func splitBinary(b []byte) ([]byte, [][]byte, error) {
+	if len(b) < 4 {
+		return nil, nil, errors.New("short binary frame")
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	if n < 1 || n > (len(b)-4)/4 {
+		return nil, nil, errors.New("bad binary frame count")
+	}
+	offsets := make([]int, n+1)
+	for i := range n {
+		offsets[i] = int(binary.BigEndian.Uint32(b[4+4*i:]))
+	}
+	offsets[n] = len(b)
+	parts := make([][]byte, n)
+	for i := range n {
+		if offsets[i] < 4+4*n || offsets[i] > offsets[i+1] {
+			return nil, nil, errors.New("bad binary frame offsets")
+		}
+		parts[i] = b[offsets[i]:offsets[i+1]]
+	}
+	return parts[0], parts[1:], nil
+}
