@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"trialbook/kernel"
+	"trialbook/kernel/gateway"
 )
 
 // runExec runs code in a fresh kernel and prints what a person expects to
@@ -25,6 +26,8 @@ func runExec(ctx context.Context, a *app, args []string) error {
 	fs.SetOutput(a.stderr)
 	name := fs.String("kernel", "python3", "kernelspec name (see `trialbook kernels`)")
 	timeout := fs.Duration("timeout", 0, "interrupt the code after this long (e.g. 30s); 0 means no limit")
+	server := fs.String("server", "", "run the kernel on this Jupyter Server (e.g. http://127.0.0.1:8888) instead of locally")
+	token := fs.String("token", os.Getenv("JUPYTER_TOKEN"), "the Jupyter Server's token (default $JUPYTER_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,13 +42,23 @@ func runExec(ctx context.Context, a *app, args []string) error {
 		}
 		code = string(b)
 	}
-	spec, err := kernel.FindSpec(*name, kernel.SearchOptions{})
-	if err != nil {
-		return err
-	}
-	k, err := kernel.Start(ctx, spec, kernel.StartOptions{Logger: a.log})
-	if err != nil {
-		return err
+	var (
+		k   *kernel.Kernel
+		err error
+	)
+	if *server != "" {
+		c := &gateway.Client{URL: *server, Token: *token}
+		if k, err = c.StartKernel(ctx, *name, kernel.StartOptions{Logger: a.log}); err != nil {
+			return err
+		}
+	} else {
+		spec, ferr := kernel.FindSpec(*name, kernel.SearchOptions{})
+		if ferr != nil {
+			return ferr
+		}
+		if k, err = kernel.Start(ctx, spec, kernel.StartOptions{Logger: a.log}); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 
@@ -48,7 +49,7 @@ func (c *Client) StartKernel(ctx context.Context, name string, opts kernel.Start
 		Name string `json:"name"`
 	}
 	if err := c.do(ctx, http.MethodPost, "/api/kernels", body, &model); err != nil {
-		return nil, fmt.Errorf("gateway: start kernel %q: %w", name, err)
+		return nil, fmt.Errorf("gateway: start kernel %q: %w%s", name, err, c.hint(ctx, name, err))
 	}
 	r := &remote{c: c, id: model.ID}
 	k, err := kernel.Attach(ctx, model.Name, r, opts)
@@ -69,6 +70,29 @@ func (c *Client) AttachKernel(ctx context.Context, id string, opts kernel.StartO
 		return nil, fmt.Errorf("gateway: kernel %s: %w", id, err)
 	}
 	return kernel.Attach(ctx, model.Name, &remote{c: c, id: id}, opts)
+}
+
+// hint explains a failed start: a wrong token, or a kernel the server lacks.
+func (c *Client) hint(ctx context.Context, name string, err error) string {
+	if strings.Contains(err.Error(), "403") {
+		return " (is the token right? pass the server's token)"
+	}
+	var specs struct {
+		Default     string                     `json:"default"`
+		Kernelspecs map[string]json.RawMessage `json:"kernelspecs"`
+	}
+	if c.do(ctx, http.MethodGet, "/api/kernelspecs", nil, &specs) != nil || name == "" {
+		return ""
+	}
+	if _, ok := specs.Kernelspecs[name]; ok {
+		return ""
+	}
+	names := make([]string, 0, len(specs.Kernelspecs))
+	for n := range specs.Kernelspecs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Sprintf(" (the server has no kernel %q; it has: %s)", name, strings.Join(names, ", "))
 }
 
 // do sends one REST request and decodes the JSON answer into out (if any).

@@ -167,6 +167,9 @@ func TestJupyterServer(t *testing.T) {
 		if _, err := bad.StartKernel(ctx, "python3", kernel.StartOptions{}); err == nil || !strings.Contains(err.Error(), "403") {
 			t.Errorf("err %v, want a 403 from the server", err)
 		}
+		if _, err := c.StartKernel(ctx, "no-such-kernel", kernel.StartOptions{}); err == nil || !strings.Contains(err.Error(), "it has: python3") {
+			t.Errorf("err %v, want the server's kernels named", err)
+		}
 	})
 	t.Run("execute", func(t *testing.T) {
 		rep, out := execute(t, k, "print('hello'); 6 * 7", kernel.ExecuteOptions{})
