@@ -31,6 +31,8 @@
 // they are free. Shutdown sends shutdown_request, then SIGTERM, then SIGKILL
 // to the process group, and returns when no process of the group is left.
 // Connect attaches to a kernel started elsewhere from its ConnectionInfo.
+// Attach drives a kernel through any Transport and Remote; kernel/gateway
+// uses it for kernels that a Jupyter Server runs.
 //
 // # Executing
 //
