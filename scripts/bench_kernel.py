@@ -12,13 +12,17 @@ Each request is one line; each answer is one JSON line:
   quit
 
 The kernel's own time for a request is its busy-to-idle: the difference of
-the two status messages' header dates.
+the two status messages' header dates. The rest of a round trip is split at
+those dates (same machine, same clock): from the client's send to the
+kernel's busy, and from the kernel's idle to the client holding both the
+reply and the idle.
 """
 
 import argparse
 import json
 import sys
 import time
+from datetime import datetime, timezone
 
 from jupyter_client.manager import KernelManager
 
@@ -38,6 +42,7 @@ def start_to_ready(kernel):
 
 def round_trip(kc, code):
     t0 = time.perf_counter()
+    wall0 = datetime.now(timezone.utc)
     msg_id = kc.execute(code, store_history=False)
     reply = busy = idle = None
     while idle is None:
@@ -53,8 +58,11 @@ def round_trip(kc, code):
         if msg["parent_header"].get("msg_id") == msg_id:
             reply = msg
     rtt = (time.perf_counter() - t0) * 1000
+    wall1 = datetime.now(timezone.utc)
     kernel = (idle["header"]["date"] - busy["header"]["date"]).total_seconds() * 1000
-    return rtt, kernel
+    before = (busy["header"]["date"] - wall0).total_seconds() * 1000
+    after = (wall1 - idle["header"]["date"]).total_seconds() * 1000
+    return rtt, kernel, before, after
 
 
 def main():
@@ -77,14 +85,16 @@ def main():
                 kc = km.client()
                 kc.start_channels()
                 kc.wait_for_ready(timeout=60)
-            rtts, kernel = [], []
+            rtts, kernel, before, after = [], [], [], []
             cpu0 = time.process_time()
             for _ in range(int(cmd[1])):
-                r, k = round_trip(kc, args.code)
+                r, k, b, a = round_trip(kc, args.code)
                 rtts.append(r)
                 kernel.append(k)
+                before.append(b)
+                after.append(a)
             cpu = (time.process_time() - cpu0) * 1000
-            out = {"rtt_ms": rtts, "kernel_ms": kernel, "client_cpu_ms": cpu}
+            out = {"rtt_ms": rtts, "kernel_ms": kernel, "send_to_busy_ms": before, "idle_to_done_ms": after, "client_cpu_ms": cpu}
         else:
             out = {"error": "unknown request " + cmd[0]}
         print(json.dumps(out), flush=True)

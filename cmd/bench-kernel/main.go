@@ -30,6 +30,10 @@ type samples struct {
 	Start  []float64 `json:"start_ms"`
 	RTT    []float64 `json:"rtt_ms"`
 	Kernel []float64 `json:"kernel_ms"`
+	// Before and After split the rest of a round trip at the kernel's
+	// busy and idle dates: send to busy, idle to done.
+	Before []float64 `json:"send_to_busy_ms"`
+	After  []float64 `json:"idle_to_done_ms"`
 	// CPU is the client process's CPU time over the round trips.
 	CPU float64 `json:"client_cpu_ms"`
 }
@@ -143,7 +147,8 @@ func roundTrips(ctx context.Context, k *kernel.Kernel, code string, n int, s *sa
 	for range n {
 		t0 := time.Now()
 		rep, err := k.Execute(ctx, code, opts)
-		d := time.Since(t0)
+		t1 := time.Now()
+		d := t1.Sub(t0)
 		if err != nil {
 			return err
 		}
@@ -152,6 +157,8 @@ func roundTrips(ctx context.Context, k *kernel.Kernel, code string, n int, s *sa
 		}
 		s.RTT = append(s.RTT, ms(d))
 		s.Kernel = append(s.Kernel, ms(idle.Sub(busy)))
+		s.Before = append(s.Before, ms(busy.Sub(t0)))
+		s.After = append(s.After, ms(t1.Sub(idle)))
 	}
 	return nil
 }
@@ -200,6 +207,8 @@ func (j *jupyterClient) ask(req string, into *samples) error {
 	into.Start = append(into.Start, s.Start...)
 	into.RTT = append(into.RTT, s.RTT...)
 	into.Kernel = append(into.Kernel, s.Kernel...)
+	into.Before = append(into.Before, s.Before...)
+	into.After = append(into.After, s.After...)
 	into.CPU += s.CPU
 	return nil
 }
@@ -241,6 +250,8 @@ func report(tb, jc samples, n, starts int) {
 	row(fmt.Sprintf("execute round trip (%d)", n), tb.RTT, jc.RTT)
 	row("kernel busy-to-idle", tb.Kernel, jc.Kernel)
 	row("overhead over kernel", overhead(tb), overhead(jc))
+	row("  of which send to busy", tb.Before, jc.Before)
+	row("  of which idle to done", tb.After, jc.After)
 	tc, jcpu := tb.CPU/float64(len(tb.RTT)), jc.CPU/float64(len(jc.RTT))
 	fmt.Fprintf(w, "client CPU per round trip (mean)\t%.3f ms\t\t%.3f ms\t\t%.2f\t\n", tc, jcpu, tc/jcpu)
 	w.Flush()
