@@ -105,10 +105,19 @@ export class TrialbookPanel extends Widget {
   }
 
   private _render(): void {
+    // Live events redraw the experiment; keep the keyboard where it was.
+    const focused = document.activeElement;
+    const row = focused instanceof HTMLElement && this._body.contains(focused) ? focused.closest('tr[data-trial]') : null;
+    const sortKey = focused instanceof HTMLElement && focused.classList.contains('tb-SortButton') ? focused.dataset.key : undefined;
     this._renderHeader();
     this._renderConnectForm();
     this._renderToolbar();
     this._body.replaceChildren(this._mode === 'new' ? this._newForm.node : this._renderExperiment());
+    if (row) {
+      this._body.querySelector<HTMLElement>(`tr[data-trial="${row.getAttribute('data-trial')}"]`)?.focus();
+    } else if (sortKey) {
+      this._body.querySelector<HTMLElement>(`.tb-SortButton[data-key="${sortKey}"]`)?.focus();
+    }
   }
 
   // -- header: title and the link state ------------------------------------
@@ -532,6 +541,7 @@ export class TrialbookPanel extends Widget {
           'button',
           {
             className: 'tb-SortButton',
+            'data-key': key,
             onclick: () => {
               this._sort = active ? { key, asc: !this._sort.asc } : { key, asc: true };
               this._render();

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 
 import { SnapshotFold, fold } from '../fold';
 import { PanelModel, jupyterPath } from '../model';
+import { backoff, parseServiceUrl } from '../service';
 import {
   JournalEvent,
   Snapshot,
@@ -156,4 +157,21 @@ test('notebook paths are joined onto the Jupyter root', () => {
   for (const [root, exp, nb, want] of cases) {
     assert.equal(jupyterPath(root, exp, nb), want);
   }
+});
+
+test('the URL serve prints gives the connection', () => {
+  assert.deepEqual(parseServiceUrl('http://127.0.0.1:8765/?token=abc'), { url: 'http://127.0.0.1:8765', token: 'abc' });
+  assert.deepEqual(parseServiceUrl('  http://localhost:9/base/?token=t  '), { url: 'http://localhost:9/base', token: 't' });
+  assert.deepEqual(parseServiceUrl('http://127.0.0.1:8765'), { url: 'http://127.0.0.1:8765', token: '' });
+  assert.equal(parseServiceUrl('127.0.0.1:8765'), undefined);
+  assert.equal(parseServiceUrl('file:///etc/passwd'), undefined);
+});
+
+test('reconnect delays grow to a cap, with jitter', () => {
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const base = Math.min(8000, 250 * 2 ** Math.min(attempt, 5));
+    const d = backoff(attempt);
+    assert.ok(d >= base * 0.75 && d <= base * 1.25, `attempt ${attempt}: ${d} ms`);
+  }
+  assert.ok(backoff(20) <= 10000);
 });
