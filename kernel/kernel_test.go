@@ -306,6 +306,14 @@ func testInterruptSignal(t *testing.T, k *Kernel) {
 		t.Fatalf("spec interrupt mode %q", k.Spec().InterruptMode)
 	}
 	checkInterrupt(t, k)
+	// Interrupting an idle kernel does no harm.
+	if err := k.Interrupt(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, c := run(t, k, "print('still here')", ExecuteOptions{})
+	if rep.Status != "ok" || c.stdout.String() != "still here\n" {
+		t.Errorf("after an idle interrupt: status %q stdout %q", rep.Status, c.stdout.String())
+	}
 }
 
 func TestInterruptMessageMode(t *testing.T) {
