@@ -645,12 +645,22 @@ func TestForgedSignatureDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k2.Close(ctx)
-	if _, err := k2.KernelInfo(ctx); err != nil {
-		t.Fatal(err)
+	c2 := &collected{}
+	if _, err := k2.Execute(ctx, "print('from the second client')", ExecuteOptions{OnMessage: c2.on}); err != nil || c2.stdout.String() != "from the second client\n" {
+		t.Errorf("second client: err %v stdout %q", err, c2.stdout.String())
 	}
 	if s := k2.Stats(); s.BadSignature != 0 {
 		t.Errorf("right key: %d messages dropped", s.BadSignature)
+	}
+	// Closing an attached client leaves the kernel to its owner.
+	if err := k2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !groupAlive(k.Pid()) {
+		t.Fatal("closing the second client killed the kernel")
+	}
+	if _, c := run(t, k, "print('owner')", ExecuteOptions{}); c.stdout.String() != "owner\n" {
+		t.Errorf("owner after the second client closed: %q", c.stdout.String())
 	}
 }
 
