@@ -291,6 +291,11 @@ func buildEnsemble(dir string, snap *journal.Snapshot) (*Ensemble, error) {
 		}
 		return nil, err
 	}
+	return selectFor(dir, snap, m, d)
+}
+
+// selectFor selects an ensemble over the scored trials in snap.
+func selectFor(dir string, snap *journal.Snapshot, m Metric, d *Data) (*Ensemble, error) {
 	cands, skipped := LoadCandidates(dir, snap, EnsembleCandidates)
 	found := false
 	for _, c := range cands {
@@ -345,4 +350,28 @@ func CurrentEnsemble(events []journal.Event, snap *journal.Snapshot) (map[int]fl
 		w[t] = v
 	}
 	return w, ev, len(w) > 0
+}
+
+// updateEnsemble rebuilds the ensemble after a trial is decided and records
+// ensemble.updated when it changed, so that `trialbook status` and the panel
+// show it while the experiment runs. Too few trials for an ensemble is not an
+// error.
+func (e *experiment) updateEnsemble() error {
+	e.mu.Lock()
+	snap := e.snap // Leaderboard and Best are replaced, never modified, by Apply
+	events := e.j.Events()
+	e.mu.Unlock()
+	if snap.Best == nil || e.data == nil {
+		return nil
+	}
+	ens, err := selectFor(e.opts.Dir, &snap, e.metric, e.data)
+	if err != nil {
+		e.opts.Log.Debug().Err(err).Msg("no ensemble")
+		return nil
+	}
+	if len(ens.Considered) < 2 || ens.sameAs(lastEnsemble(events)) {
+		return nil // one trial is no ensemble
+	}
+	_, err = e.emit(ens.Event())
+	return err
 }

@@ -454,6 +454,8 @@ func (e *experiment) decide(n int, s *journal.Score) error {
 	} else {
 		ev.Type, ev.Best = journal.TrialDiscarded, bestN
 	}
-	_, err := e.emit(ev)
-	return err
+	if _, err := e.emit(ev); err != nil {
+		return err
+	}
+	return e.updateEnsemble()
 }

@@ -34,6 +34,7 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	model := fs.String("model", "", "the LLM agent's model (overrides agent.model)")
 	baseURL := fs.String("base-url", "", "the LLM agent's API base URL, e.g. http://localhost:11434/v1 for Ollama (overrides agent.baseURL)")
 	_ = fs.Bool("resume", false, "continue an existing experiment (a plain re-run does the same)")
+	noReport := fs.Bool("no-report", false, "do not write report.ipynb when the experiment finishes")
 	// Flags may come before or after the problem.
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,6 +117,14 @@ func runRun(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	printLeaderboard(a.stdout, &snap, 10)
+	if snap.Status == journal.StatusFinished && !*noReport {
+		fmt.Fprintf(a.stdout, "\nwriting the report (trialbook report %s)...\n", dir)
+		res, err := lab.WriteReport(ctx, lab.ReportOptions{Dir: dir, Spec: spec, Problem: p, Log: a.log})
+		if err != nil {
+			return fmt.Errorf("the experiment finished, but its report failed (retry with 'trialbook report %s'): %w", dir, err)
+		}
+		printReportResult(a, res)
+	}
 	if snap.Status == journal.StatusPaused {
 		fmt.Fprintf(a.stdout, "\nStopped. Resume with: trialbook run %s\n", pos[0])
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -74,7 +75,30 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout)
 	printLeaderboard(a.stdout, &s, *top)
+	printEnsemble(a.stdout, &s)
 	return nil
+}
+
+// printEnsemble shows the harness's ensemble (ensemble.updated), if any.
+func printEnsemble(w io.Writer, s *journal.Snapshot) {
+	e := s.Ensemble
+	if e == nil || e.Score == nil {
+		return
+	}
+	hold := "-"
+	if e.Score.Holdout != nil {
+		hold = fmt.Sprintf("%.6g", *e.Score.Holdout)
+	}
+	trials := make([]string, 0, len(e.Weights))
+	for t := range e.Weights {
+		trials = append(trials, t)
+	}
+	sort.Slice(trials, func(i, j int) bool { return e.Weights[trials[i]] > e.Weights[trials[j]] })
+	parts := make([]string, len(trials))
+	for i, t := range trials {
+		parts[i] = fmt.Sprintf("#%s %.2f", t, e.Weights[t])
+	}
+	fmt.Fprintf(w, "\nensemble: CV %s %.6g ± %.3g, holdout %s (%s)\n  %s\n", e.Score.Metric, e.Score.CV, e.Score.CVStd, hold, strings.Join(parts, ", "), e.Reason)
 }
 
 // printLeaderboard writes the leaderboard as a table, best first.
