@@ -9,6 +9,9 @@ Each request is one line; each answer is one JSON line:
              when both the execute_reply and the iopub idle for the request
              have arrived, exactly as on the Go side; also the CPU time this
              client process spent on them
+  raw N      the same on the same kernel with a bare, single-threaded pyzmq
+             client (jupyter_client's Session only signs), for reference:
+             how much of the overhead is the kernel's own
   quit
 
 The kernel's own time for a request is its busy-to-idle: the difference of
@@ -65,30 +68,93 @@ def round_trip(kc, code):
     return rtt, kernel, before, after
 
 
+class RawClient:
+    """A minimal synchronous client: one DEALER, one SUB, a poller."""
+
+    def __init__(self, km):
+        import zmq
+        from jupyter_client.session import Session
+
+        self.zmq = zmq
+        info = km.get_connection_info()
+        self.session = Session(key=info["key"] if isinstance(info["key"], bytes) else info["key"].encode())
+        ctx = zmq.Context.instance()
+        self.shell = ctx.socket(zmq.DEALER)
+        self.shell.connect(f"tcp://{info['ip']}:{info['shell_port']}")
+        self.iopub = ctx.socket(zmq.SUB)
+        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.iopub.connect(f"tcp://{info['ip']}:{info['iopub_port']}")
+        self.poller = zmq.Poller()
+        self.poller.register(self.shell, zmq.POLLIN)
+        self.poller.register(self.iopub, zmq.POLLIN)
+        # Wait until iopub is live: a kernel_info round trip seen on iopub.
+        while True:
+            m = self.session.send(self.shell, "kernel_info_request", {})
+            if self._wait(m["header"]["msg_id"], timeout=1000):
+                break
+
+    def _wait(self, msg_id, timeout=30000):
+        reply = busy = idle = None
+        while reply is None or idle is None:
+            events = dict(self.poller.poll(timeout))
+            if not events:
+                return None
+            if self.iopub in events:
+                _, msg = self.session.recv(self.iopub, mode=self.zmq.NOBLOCK)
+                if msg and msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
+                    state = msg["content"]["execution_state"]
+                    if state == "busy":
+                        busy = msg
+                    elif state == "idle":
+                        idle = msg
+            if self.shell in events:
+                _, msg = self.session.recv(self.shell, mode=self.zmq.NOBLOCK)
+                if msg and msg["parent_header"].get("msg_id") == msg_id:
+                    reply = msg
+        return busy, idle
+
+    def round_trip(self, code):
+        t0 = time.perf_counter()
+        wall0 = datetime.now(timezone.utc)
+        m = self.session.send(self.shell, "execute_request", {
+            "code": code, "silent": False, "store_history": False,
+            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+        busy, idle = self._wait(m["header"]["msg_id"])
+        rtt = (time.perf_counter() - t0) * 1000
+        wall1 = datetime.now(timezone.utc)
+        kernel = (idle["header"]["date"] - busy["header"]["date"]).total_seconds() * 1000
+        before = (busy["header"]["date"] - wall0).total_seconds() * 1000
+        after = (wall1 - idle["header"]["date"]).total_seconds() * 1000
+        return rtt, kernel, before, after
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", default="python3")
     ap.add_argument("--code", default="pass")
     args = ap.parse_args()
 
-    km = kc = None
+    km = kc = raw = None
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
             break
         if cmd[0] == "start":
             out = {"start_ms": [start_to_ready(args.kernel)]}
-        elif cmd[0] == "rtt":
+        elif cmd[0] in ("rtt", "raw"):
             if kc is None:
                 km = KernelManager(kernel_name=args.kernel)
                 km.start_kernel()
                 kc = km.client()
                 kc.start_channels()
                 kc.wait_for_ready(timeout=60)
+            if cmd[0] == "raw" and raw is None:
+                raw = RawClient(km)
+            trip = (lambda: raw.round_trip(args.code)) if cmd[0] == "raw" else (lambda: round_trip(kc, args.code))
             rtts, kernel, before, after = [], [], [], []
             cpu0 = time.process_time()
             for _ in range(int(cmd[1])):
-                r, k, b, a = round_trip(kc, args.code)
+                r, k, b, a = trip()
                 rtts.append(r)
                 kernel.append(k)
                 before.append(b)

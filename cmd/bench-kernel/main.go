@@ -65,7 +65,7 @@ func run(name string, n, starts int, code, script string) error {
 		return err
 	}
 	defer jc.quit()
-	var tb, py samples
+	var tb, py, raw samples
 
 	// Starts and round trips alternate between the clients in blocks so
 	// both see the same machine load.
@@ -96,6 +96,9 @@ func run(name string, n, starts int, code, script string) error {
 	if err := jc.ask("rtt 20", &warm); err != nil {
 		return err
 	}
+	if err := jc.ask("raw 20", &warm); err != nil {
+		return err
+	}
 	const block = 50
 	for done := 0; done < n; done += block {
 		b := min(block, n-done)
@@ -105,9 +108,12 @@ func run(name string, n, starts int, code, script string) error {
 		if err := jc.ask(fmt.Sprintf("rtt %d", b), &py); err != nil {
 			return err
 		}
+		if err := jc.ask(fmt.Sprintf("raw %d", b), &raw); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("machine load average after: %s\n\n", loadavg())
-	report(tb, py, n, starts)
+	report(tb, py, raw, n, starts)
 	return nil
 }
 
@@ -239,7 +245,7 @@ func overhead(s samples) []float64 {
 	return out
 }
 
-func report(tb, jc samples, n, starts int) {
+func report(tb, jc, raw samples, n, starts int) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "metric\ttrialbook median\tp99\tjupyter_client median\tp99\tratio (median)\t")
 	row := func(name string, a, b []float64) {
@@ -255,6 +261,9 @@ func report(tb, jc samples, n, starts int) {
 	tc, jcpu := tb.CPU/float64(len(tb.RTT)), jc.CPU/float64(len(jc.RTT))
 	fmt.Fprintf(w, "client CPU per round trip (mean)\t%.3f ms\t\t%.3f ms\t\t%.2f\t\n", tc, jcpu, tc/jcpu)
 	w.Flush()
+	fmt.Printf("\nreference: a bare single-threaded pyzmq client (no threads, Session only signs) on the jupyter_client kernel, same blocks:\n")
+	fmt.Printf("  round trip median %.3f ms, kernel busy-to-idle %.3f ms, overhead %.3f ms (send to busy %.3f, idle to done %.3f), client CPU %.3f ms\n",
+		quantile(raw.RTT, 0.5), quantile(raw.Kernel, 0.5), quantile(overhead(raw), 0.5), quantile(raw.Before, 0.5), quantile(raw.After, 0.5), raw.CPU/float64(max(1, len(raw.RTT))))
 	oh := quantile(overhead(tb), 0.5)
 	verdict := func(ok bool) string {
 		if ok {
