@@ -5,7 +5,7 @@ import { Widget } from '@lumino/widgets';
 
 import { h, s } from './dom';
 import { LinkState, PanelModel } from './model';
-import { parseServiceUrl, Connection } from './service';
+import { parseServiceUrl, Connection, ServiceError } from './service';
 import { Created, NewExperiment, Snapshot, TrialRow } from './tokens';
 
 /** What the panel asks of the application. */
@@ -698,12 +698,20 @@ class NewExperimentForm {
       const submit = form.querySelector('button[type=submit]') as HTMLButtonElement;
       submit.disabled = true;
       error.textContent = '';
+      form.querySelectorAll('[aria-invalid]').forEach(el => el.removeAttribute('aria-invalid'));
       try {
         this._created = await this._model.create(body);
         this._drawReview();
       } catch (err) {
-        // The service names the field that is wrong; the form keeps what was typed.
+        // The service names the field that is wrong; the form keeps what was
+        // typed and puts the cursor there.
         error.textContent = err instanceof Error ? err.message : String(err);
+        const field = err instanceof ServiceError && err.field ? form.querySelector<HTMLElement>(`[name="${err.field}"]`) : null;
+        if (field) {
+          field.setAttribute('aria-invalid', 'true');
+          field.focus();
+        }
+        error.scrollIntoView({ block: 'nearest' });
       } finally {
         submit.disabled = false;
       }

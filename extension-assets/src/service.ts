@@ -6,6 +6,7 @@ import {
   ExperimentSummary,
   NewExperiment,
   View,
+  errorField,
   errorMessage,
   isCreated,
   isExperimentList,
@@ -23,7 +24,9 @@ export interface Connection {
 export class ServiceError extends Error {
   constructor(
     message: string,
-    readonly status: number
+    readonly status: number,
+    /** The form field at fault, when the service names one. */
+    readonly field?: string
   ) {
     super(message);
     this.name = 'ServiceError';
@@ -95,7 +98,7 @@ export class ServiceClient {
     }
     if (!resp.ok) {
       const msg = errorMessage(json) ?? (text.trim() || resp.statusText);
-      throw new ServiceError(`${method} ${path}: ${resp.status} ${msg}`, resp.status);
+      throw new ServiceError(`${method} ${path}: ${resp.status} ${msg}`, resp.status, errorField(json));
     }
     return json ?? text;
   }

@@ -436,6 +436,11 @@ export function isListMessage(v: unknown): v is ListMessage {
   return v !== null && isDict(v) && v.kind === 'experiments' && isExperimentList(v);
 }
 
+/** The `field` of a failed form request's body, if there is one. */
+export function errorField(v: unknown): string | undefined {
+  return isDict(v) && isString(v.field) && v.field ? v.field : undefined;
+}
+
 /** The `{"error": ...}` body of a failed request, if that is what v is. */
 export function errorMessage(v: unknown): string | undefined {
   return isDict(v) && isString(v.error) ? v.error : undefined;

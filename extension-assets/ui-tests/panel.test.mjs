@@ -155,10 +155,25 @@ test('a 3-trial experiment made with the form fills the panel in live', async ()
   const form = panel().getByRole('region', { name: 'New experiment' });
   await form.getByLabel('Name').fill('diabetes');
   await form.getByLabel('Data file').fill('data/diabetes.csv');
-  await form.getByLabel('Target column').fill('target');
+  await form.getByLabel('Target column').fill('no_such_column');
   await form.getByLabel('Task').selectOption('regression');
   await form.getByLabel('Trials').fill(String(TRIALS));
   await form.getByLabel('Context').fill('Diabetes progression one year after baseline (scikit-learn).');
+  await form.getByRole('button', { name: 'Review AGENTS.md' }).click();
+
+  // A wrong field: the service's message shows and nothing typed is lost.
+  const alert = form.getByRole('alert');
+  await page.waitForFunction(
+    () => /no_such_column/.test(document.querySelector('#trialbook-panel .tb-New [role=alert]')?.textContent ?? ''),
+    null,
+    { timeout: 60000 }
+  );
+  assert.match(await alert.innerText(), /400/);
+  assert.equal(await form.getByLabel('Data file').inputValue(), 'data/diabetes.csv');
+  assert.equal(await form.getByLabel('Target column').getAttribute('aria-invalid'), 'true', 'the field at fault is marked');
+  await shot('02-form-error');
+
+  await form.getByLabel('Target column').fill('target');
   await form.getByRole('button', { name: 'Review AGENTS.md' }).click();
 
   const md = form.getByLabel('AGENTS.md');
