@@ -77,8 +77,10 @@ func (l *llm) askWithRetry(ctx context.Context, x exchange, maxOut int, retry *c
 	pol := l.cfg.Retry
 	start := time.Now()
 	deadline := start.Add(pol.Total)
+	var last fault
 	for n := 0; ; n++ {
-		attemptCtx, cancel := context.WithDeadline(ctx, minTime(deadline, time.Now().Add(pol.Attempt)))
+		attemptStart := time.Now()
+		attemptCtx, cancel := context.WithDeadline(ctx, minTime(deadline, attemptStart.Add(pol.Attempt)))
 		a, err := l.p.ask(attemptCtx, x, maxOut, retry)
 		timedOut := attemptCtx.Err() != nil
 		cancel()
@@ -89,21 +91,26 @@ func (l *llm) askWithRetry(ctx context.Context, x exchange, maxOut int, retry *c
 			return answer{}, fmt.Errorf("%s: %w", l.p.name(), ctx.Err())
 		}
 		var f fault
-		if timedOut {
-			f = fault{retry: true, reason: "no answer within " + seconds(min(pol.Attempt, time.Since(start)))}
-		} else {
+		switch {
+		case timedOut && !time.Now().Before(deadline) && n > 0:
+			// The bound cut this attempt short: the fault worth telling is
+			// the one that made us retry.
+			return answer{}, fmt.Errorf("%s: gave up after %d attempts in %s: %s", l.p.name(), n+1, seconds(time.Since(start)), last.reason)
+		case timedOut:
+			f = fault{retry: true, reason: "no answer within " + seconds(time.Since(attemptStart))}
+		default:
 			f = l.p.fault(err)
 		}
 		f.reason = l.scrub(f.reason)
 		if !f.retry {
 			return answer{}, fmt.Errorf("%s: %s", l.p.name(), f.reason)
 		}
+		last = f
 		wait := l.cfg.Retry.backoff(n)
 		if f.after > 0 {
 			wait = f.after
 		}
-		left := time.Until(deadline)
-		if wait >= left {
+		if wait >= time.Until(deadline) {
 			return answer{}, fmt.Errorf("%s: gave up after %d attempts in %s: %s", l.p.name(), n+1, seconds(time.Since(start)), f.reason)
 		}
 		l.cfg.Log.Debug().Str("provider", l.p.name()).Str("reason", f.reason).Dur("wait", wait).Int("attempt", n+1).Msg("retrying")
