@@ -55,7 +55,7 @@ func providers() []provider {
 
 // fastRetry keeps fault tests short; the bounds are the same code as in use.
 func fastRetry() agent.RetryPolicy {
-	return agent.RetryPolicy{Total: 5 * time.Second, Attempt: 500 * time.Millisecond, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	return agent.RetryPolicy{Total: 8 * time.Second, Attempt: time.Second, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 }
 
 var testPrice = agent.Price{InputPerMTok: 3, OutputPerMTok: 15}
