@@ -51,6 +51,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const panel = new TrialbookPanel(model, {
       openNotebook,
+      openMarkdown: path => void app.commands.execute('docmanager:open', { path, factory: 'Markdown Preview' }),
       saveConnection: async c => {
         await settings.set('serviceUrl', c.url);
         await settings.set('token', c.token);

@@ -188,7 +188,9 @@ export class PanelModel {
 
   /** Creates an experiment from the form; the answer holds the rendered AGENTS.md. */
   async create(form: NewExperiment): Promise<Created> {
-    return this._requireClient().create(form);
+    const created = await this._requireClient().create(form);
+    await this.refresh(); // list it now rather than at the list stream's next beat
+    return created;
   }
 
   /** Start, stop or resume the chosen experiment (or the one named). */

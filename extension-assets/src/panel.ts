@@ -12,6 +12,8 @@ import { Created, NewExperiment, Snapshot, TrialRow } from './tokens';
 export interface PanelActions {
   /** Opens a notebook, by its path for the Jupyter server, in the main area. */
   openNotebook(path: string): void;
+  /** Opens a markdown file, by its path for the Jupyter server, rendered. */
+  openMarkdown(path: string): void;
   /** Saves a connection pasted into the panel into the extension's settings. */
   saveConnection(c: Connection): Promise<void>;
 }
@@ -67,7 +69,7 @@ export class TrialbookPanel extends Widget {
     this.title.caption = 'Trialbook';
     this.node.setAttribute('role', 'region');
     this.node.setAttribute('aria-label', 'Trialbook');
-    this._newForm = new NewExperimentForm(this._model, {
+    this._newForm = new NewExperimentForm(this._model, this._actions, {
       started: id => {
         this._mode = 'view';
         this._model.select(id);
@@ -625,6 +627,7 @@ export class TrialbookPanel extends Widget {
 class NewExperimentForm {
   constructor(
     private readonly _model: PanelModel,
+    private readonly _actions: PanelActions,
     private readonly _done: { started(id: string): void; cancel(): void }
   ) {
     this.reset();
@@ -752,6 +755,15 @@ class NewExperimentForm {
           },
           'Start'
         ),
+        h(
+          'button',
+          {
+            className: 'tb-Button',
+            title: 'Open AGENTS.md rendered in the main area',
+            onclick: () => this._actions.openMarkdown(this._model.notebookPath('AGENTS.md', created.id))
+          },
+          'Open in a tab'
+        ),
         h('button', { className: 'tb-Button', onclick: () => this._done.started(created.id) }, 'Not now'),
         h('button', { className: 'tb-Button', onclick: () => this._drawForm() }, 'Back')
       ),
@@ -761,7 +773,10 @@ class NewExperimentForm {
 
   private _guessed(c: Created): HTMLElement[] {
     return c.guessed?.length
-      ? [h('ul', { className: 'tb-Guessed', 'aria-label': 'Guessed from the data' }, c.guessed.map(g => h('li', {}, g)))]
+      ? [
+          h('p', { className: 'tb-Muted' }, 'Guessed from the data:'),
+          h('ul', { className: 'tb-Guessed', 'aria-label': 'Guessed from the data' }, c.guessed.map(g => h('li', {}, g)))
+        ]
       : [];
   }
 

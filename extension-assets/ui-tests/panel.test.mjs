@@ -57,11 +57,18 @@ async function openPanel() {
   // The layout restorer may still be opening and closing sidebars: click
   // until the panel shows.
   await page.locator('#jupyterlab-splash').waitFor({ state: 'detached', timeout: 60000 });
-  for (let i = 0; i < 10 && !(await panel().isVisible()); i++) {
-    await tab.click();
-    await panel().waitFor({ state: 'visible', timeout: 2000 }).catch(() => undefined);
+  const deadline = Date.now() + 30000;
+  let steady = 0; // the panel must stay visible for a few checks in a row
+  while (steady < 3) {
+    assert.ok(Date.now() < deadline, 'the Trialbook panel did not stay open');
+    if (await panel().isVisible()) {
+      steady++;
+    } else {
+      steady = 0;
+      await tab.click();
+    }
+    await page.waitForTimeout(200);
   }
-  await panel().waitFor({ state: 'visible', timeout: 1000 });
 }
 
 async function linkState() {
@@ -180,6 +187,9 @@ test('a 3-trial experiment made with the form fills the panel in live', async ()
   await md.waitFor({ timeout: 60000 });
   assert.match(await md.innerText(), /target/);
   await shot('02-review-agents-md');
+  await form.getByRole('button', { name: 'Open in a tab' }).click();
+  await page.locator('.jp-RenderedMarkdown:visible h1').first().waitFor({ timeout: 30000 });
+  assert.match(await page.locator('.lm-DockPanel-tabBar .lm-mod-current .lm-TabBar-tabLabel').innerText(), /AGENTS\.md/);
   await form.getByRole('button', { name: 'Start' }).click();
 
   // Live: a running trial with its current cell shows up before the end.
