@@ -150,7 +150,7 @@ func summary(t TrialSummary) string {
 	if t.Reason != "" {
 		fmt.Fprintf(&b, "Why %s: %s\n", t.Status, clip(t.Reason, 300))
 	}
-	if t.Error != "" {
+	if t.Error != "" && t.Error != t.Reason {
 		fmt.Fprintf(&b, "Error: %s\n", clip(t.Error, errorChars))
 	}
 	if t.Plan != "" {
