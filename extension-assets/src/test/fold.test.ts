@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { SnapshotFold, fold } from '../fold';
-import { PanelModel, jupyterPath } from '../model';
-import { backoff, parseServiceUrl } from '../service';
+import { PanelModel, SocketFactory, jupyterPath } from '../model';
+import { StreamHandlers, backoff, parseServiceUrl } from '../service';
 import {
   JournalEvent,
   Snapshot,
+  StreamMessage,
   isJournalEvent,
   isSnapshot,
   isStreamMessage
@@ -174,4 +175,47 @@ test('reconnect delays grow to a cap, with jitter', () => {
     assert.ok(d >= base * 0.75 && d <= base * 1.25, `attempt ${attempt}: ${d} ms`);
   }
   assert.ok(backoff(20) <= 10000);
+});
+
+test('the experiment stream asks for a snapshot first, then resumes after the last seq', async () => {
+  type Opened = { url: () => string; guard: (v: unknown) => boolean; handlers: StreamHandlers<StreamMessage> };
+  const opened: Opened[] = [];
+  const sockets: SocketFactory = <T>(url: () => string, guard: (v: unknown) => v is T, handlers: StreamHandlers<T>) => {
+    opened.push({ url, guard, handlers: handlers as unknown as StreamHandlers<StreamMessage> });
+    return { dispose: () => undefined, resync: () => undefined };
+  };
+  const model = new PanelModel({ sockets });
+  try {
+    // Nothing listens on port 1: the list request fails, the stream still opens.
+    await model.configure({ url: 'http://127.0.0.1:1', token: 'tok' });
+    assert.equal(model.link, 'unreachable');
+    model.select('team/churn');
+    const s = opened.find(o => o.url().includes('experiment='));
+    assert.ok(s, 'an experiment stream was opened');
+    const first = new URL(s.url());
+    assert.equal(first.protocol, 'ws:');
+    assert.equal(first.pathname, '/api/events');
+    assert.equal(first.searchParams.get('experiment'), 'team/churn');
+    assert.equal(first.searchParams.get('token'), 'tok');
+    assert.equal(first.searchParams.get('after'), null, 'no snapshot yet: ask for one');
+
+    const evs = events('three-trials');
+    s.handlers.message({ kind: 'snapshot', experiment: 'team/churn', snapshot: { ...wire(fold(evs.slice(0, 10))), id: 'team/churn', live: true } });
+    assert.equal(model.live, true);
+    assert.equal(new URL(s.url()).searchParams.get('after'), String(evs[9].seq));
+    s.handlers.closed('connection lost', 500);
+    assert.equal(model.link, 'reconnecting');
+    for (const e of evs.slice(10)) {
+      s.handlers.message({ kind: 'event', experiment: 'team/churn', event: e });
+    }
+    s.handlers.message({ kind: 'live', experiment: 'team/churn', live: false });
+    assert.equal(model.live, false);
+    assert.equal(new URL(s.url()).searchParams.get('after'), String(evs.at(-1)?.seq));
+    assert.deepEqual(wire(model.snapshot as Snapshot), golden('three-trials'));
+    s.handlers.open();
+    assert.equal(model.link, 'connected');
+    assert.ok(!s.guard({ kind: 'event', experiment: 'team/churn', event: { seq: 1 } }));
+  } finally {
+    model.dispose();
+  }
 });
