@@ -3,7 +3,6 @@ package ipynb
 import (
 	"bytes"
 	"sort"
-	"unsafe"
 )
 
 // Snapshotter marshals one notebook over and over (the runner saves after
@@ -25,11 +24,13 @@ type encodedCell struct {
 	json []byte
 }
 
-// cellPrint is what a cheap look at a cell can tell apart.
+// cellPrint is what a cheap look at a cell can tell apart. It holds the
+// source itself (comparing a string to the same string is a pointer check),
+// which also keeps the old source alive so that its memory cannot be reused
+// by a different source of the same length.
 type cellPrint struct {
 	id, cellType string
-	src          *byte
-	srcLen       int
+	src          string
 	count        int
 	hasCount     bool
 	outputs      int
@@ -38,7 +39,7 @@ type cellPrint struct {
 }
 
 func printOf(c *Cell) cellPrint {
-	p := cellPrint{id: c.ID, cellType: c.CellType, src: unsafe.StringData(c.Source), srcLen: len(c.Source),
+	p := cellPrint{id: c.ID, cellType: c.CellType, src: c.Source,
 		outputs: len(c.Outputs), meta: len(c.Metadata), attachments: len(c.Attachments)}
 	if c.ExecutionCount != nil {
 		p.count, p.hasCount = *c.ExecutionCount, true
