@@ -52,6 +52,10 @@ func NewSnapshotter(nb *Notebook) *Snapshotter {
 	return &Snapshotter{nb: nb, cells: map[*Cell]*encodedCell{}}
 }
 
+// Reset forgets every cell's bytes, for when cells may have been edited
+// anywhere.
+func (s *Snapshotter) Reset() { clear(s.cells) }
+
 // Invalidate marks c as changed.
 func (s *Snapshotter) Invalidate(c *Cell) { delete(s.cells, c) }
 

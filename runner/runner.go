@@ -132,6 +132,8 @@ func Run(ctx context.Context, k *kernel.Kernel, nb *ipynb.Notebook, opts Options
 // timeout, a dead kernel or a cancelled ctx always stops the run.
 func (s *Session) Run(ctx context.Context) (err error) {
 	defer func() { err = errors.Join(err, s.Flush()) }()
+	// The caller may have edited any cell since the last call.
+	s.snap.Reset()
 	if err := s.start(ctx); err != nil {
 		return err
 	}
@@ -171,11 +173,13 @@ func (s *Session) allowsErrors(c *ipynb.Cell) bool {
 }
 
 // RunCell executes cell index (whatever its source is now) and saves the
-// notebook. Markdown and raw cells, empty code cells and cells tagged
+// notebook; the caller may edit any cell (its source, metadata, or insert
+// cells) between calls. Markdown and raw cells, empty code cells and cells tagged
 // skip-execution are left as they are, as nbclient leaves them. An
 // exception in the cell is returned as a *CellError wrapping ErrCellFailed.
 func (s *Session) RunCell(ctx context.Context, index int) (err error) {
 	defer func() { err = errors.Join(err, s.Flush()) }()
+	s.snap.Reset()
 	return s.runCell(ctx, index)
 }
 
