@@ -47,7 +47,7 @@ func (p PredictModel) Describe() string {
 	for i, m := range p.Members {
 		parts[i] = fmt.Sprintf("trial %d × %.3g", m.Trial, m.Weight)
 	}
-	return fmt.Sprintf("the ensemble of %s: %s", strings.Join(parts, ", "), p.Reason)
+	return fmt.Sprintf("the ensemble of %s: %s", strings.Join(parts, ", "), strings.TrimPrefix(p.Reason, "used: "))
 }
 
 // ChoosePredictModel picks the model to predict with from the journal, and
@@ -275,7 +275,7 @@ func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 		_ = k.Shutdown(sctx)
 	}()
 	var text strings.Builder
-	code := "import json\nPARAMS = " + pyString(string(params)) + "\n" + predictPy
+	code := "import json\nPARAMS = " + pyJSON(string(params)) + "\n" + predictPy
 	reply, err := k.Execute(ctx, code, kernel.ExecuteOptions{OnMessage: func(m *kernel.Message) {
 		if s, ok := m.Content.(*kernel.Stream); ok {
 			text.WriteString(s.Text)
@@ -305,8 +305,9 @@ func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 	return &PredictResult{Model: pm, Rows: done.Rows}, nil
 }
 
-// pyString writes s as a Python string literal (JSON's escapes are Python's).
-func pyString(s string) string {
+// pyJSON is a Python expression for the JSON document s: a string literal
+// (JSON's escapes are Python's) passed to json.loads.
+func pyJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return "json.loads(" + string(b) + ")"
 }
@@ -315,7 +316,7 @@ func pyString(s string) string {
 // are read as the setup cell reads the holdout: pandas may guess a column's
 // type differently in a smaller file, so each column is aligned to the
 // training data's type.
-const predictPy = `import json, pickle
+const predictPy = `import json, os, pickle
 import numpy as np
 import pandas as pd
 
@@ -358,6 +359,9 @@ else:
     _out[_target] = np.asarray(_classes, dtype=object)[np.argmax(_pred, axis=1)]
     for _i, _c in enumerate(_classes):
         _out[f"{_target}_proba_{_c}"] = _pred[:, _i]
-_out.to_csv(PARAMS["output"], index=False)
+# Through a temporary file, so a failure never leaves half a file.
+_tmp = PARAMS["output"] + ".tmp"
+_out.to_csv(_tmp, index=False)
+os.replace(_tmp, PARAMS["output"])
 print("trialbook-predict " + json.dumps({"rows": len(_out)}))
 `

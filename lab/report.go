@@ -163,22 +163,21 @@ func executeReport(ctx context.Context, opts ReportOptions, nb *ipynb.Notebook, 
 
 // reportData is report.json.
 type reportData struct {
-	Problem   reportProblem      `json:"problem"`
-	Written   time.Time          `json:"written"`
-	Status    string             `json:"status"`
-	Reason    string             `json:"reason,omitempty"` // why the experiment ended
-	ElapsedS  float64            `json:"elapsedSeconds"`
-	Counts    journal.Counts     `json:"counts"`
-	Usage     journal.Usage      `json:"usage"`
-	LLM       bool               `json:"llm"` // an agent that spends tokens
-	Trials    []reportTrial      `json:"trials"`
-	Best      *reportTrial       `json:"best"`
-	Ensemble  *reportEnsemble    `json:"ensemble"`
-	Predict   reportPredict      `json:"predict"`
-	Features  *featureResearch   `json:"features,omitempty"`
-	Explain   *reportExplain     `json:"explain,omitempty"`
-	Artifacts map[string]string  `json:"artifacts"` // data view files the cells read
-	Extra     map[string]float64 `json:"extra,omitempty"`
+	Problem   reportProblem     `json:"problem"`
+	Written   time.Time         `json:"written"`
+	Status    string            `json:"status"`
+	Reason    string            `json:"reason,omitempty"` // why the experiment ended
+	ElapsedS  float64           `json:"elapsedSeconds"`
+	Counts    journal.Counts    `json:"counts"`
+	Usage     journal.Usage     `json:"usage"`
+	LLM       bool              `json:"llm"` // an agent that spends tokens
+	Trials    []reportTrial     `json:"trials"`
+	Best      *reportTrial      `json:"best"`
+	Ensemble  *reportEnsemble   `json:"ensemble"`
+	Predict   reportPredict     `json:"predict"`
+	Features  *featureResearch  `json:"features,omitempty"`
+	Explain   *reportExplain    `json:"explain,omitempty"`
+	Artifacts map[string]string `json:"artifacts"` // data view files the cells read
 }
 
 type reportProblem struct {
@@ -244,10 +243,21 @@ type reportPredict struct {
 }
 
 type reportExplain struct {
-	Trial    int    `json:"trial"`
-	Model    string `json:"model"`    // trials/NNN/model.pkl
+	Trial    int    `json:"trial"`    // the best trial
+	Model    string `json:"model"`    // its trials/NNN/model.pkl
 	Labels   string `json:"labels"`   // the sealed labels file
 	Disabled string `json:"disabled"` // why explainability cannot run, if it cannot
+	// Members are the models explained, with their weights: the best
+	// trial's alone, or the ensemble's when predict uses the ensemble.
+	Members  []reportMember `json:"members"`
+	What     string         `json:"what"`     // "trial 3's model", "the ensemble of trials 5, 3"
+	Recorded *float64       `json:"recorded"` // the holdout score the harness recorded for it
+}
+
+type reportMember struct {
+	Trial  int     `json:"trial"`
+	Weight float64 `json:"weight"`
+	Model  string  `json:"model"`
 }
 
 func gatherReport(dir string, p *specs.Problem, events []journal.Event, snap *journal.Snapshot, res *ReportResult, predictErr error) (*reportData, error) {
@@ -359,6 +369,18 @@ func gatherReport(dir string, p *specs.Problem, events []journal.Event, snap *jo
 			x.Disabled = fmt.Sprintf("trial %d saved no model.pkl (hand_back(oof, holdout, model=...)), so there is no fitted model to explain", d.Best.Trial)
 		default:
 			x.Trial, x.Model = d.Best.Trial, d.Best.Model
+			x.Members = []reportMember{{Trial: d.Best.Trial, Weight: 1, Model: d.Best.Model}}
+			x.What, x.Recorded = fmt.Sprintf("trial %d's model", d.Best.Trial), d.Best.Holdout
+			if predictErr == nil && res.Predict.Ensemble && res.Ensemble != nil && res.Ensemble.Used {
+				// Explain what predict applies: the blend of the ensemble's models.
+				x.Members = nil
+				var names []string
+				for _, m := range res.Predict.Members {
+					x.Members = append(x.Members, reportMember{Trial: m.Trial, Weight: m.Weight, Model: filepath.ToSlash(filepath.Join("trials", fmt.Sprintf("%03d", m.Trial), "model.pkl"))})
+					names = append(names, fmt.Sprint(m.Trial))
+				}
+				x.What, x.Recorded = "the ensemble of trials "+strings.Join(names, ", "), res.Ensemble.Score.Holdout
+			}
 		}
 		d.Explain = x
 	}

@@ -55,12 +55,17 @@ Run all cells again from the experiment folder to reproduce every table and plot
 		if x.Disabled != "" {
 			md("## Explainability\n\nNot available: " + x.Disabled + ".")
 		} else {
-			md(fmt.Sprintf(`## Explainability: trial %d
+			var models []string
+			for _, m := range x.Members {
+				models = append(models, "`"+m.Model+"`")
+			}
+			md(fmt.Sprintf(`## Explainability: %s
 
-The best model, loaded from `+"`%s`"+` exactly as the trial fitted it, explained on the
-sealed holdout. Permutation importance needs the holdout's labels: this report is
-written by the harness, so it reads them from `+"`%s`"+`, where the harness keeps
-them away from the agents (no trial ever saw them).`, x.Trial, x.Model, x.Labels))
+The model that `+"`trialbook predict`"+` applies, %s, loaded from %s exactly as the
+trials fitted it, explained on the sealed holdout. Permutation importance needs the
+holdout's labels: this report is written by the harness, so it reads them from
+`+"`%s`"+`, where the harness keeps them away from the agents (no trial ever saw them).`,
+				x.What, x.What, strings.Join(models, ", "), x.Labels))
 			code(pyExplainLoad)
 			md("### Permutation importance on the holdout\n\nHow much the holdout score worsens when one column's values are shuffled (3 shuffles, mean and spread): the columns the model cannot do without.")
 			code(pyPermutation)
@@ -142,9 +147,10 @@ func ensembleMarkdown(d *reportData) string {
 	if e.Used {
 		b.WriteString("**The ensemble is used**: it beats the best single trial by more than the noise between folds, by the same paired rule that keeps trials. ")
 	} else {
-		b.WriteString("**The ensemble is not used**: ")
+		b.WriteString("**The ensemble is not used**. ")
 	}
-	b.WriteString(e.Reason + ".")
+	reason := strings.TrimPrefix(strings.TrimPrefix(e.Reason, "not used: "), "used: ")
+	b.WriteString(strings.ToUpper(reason[:1]) + reason[1:] + ".")
 	return b.String()
 }
 

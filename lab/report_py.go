@@ -125,15 +125,22 @@ else:
     y_hold = np.asarray([class_index(l) for l in labels])
 EXPLAINED_CLASS = int(np.bincount(y_hold).argmax()) if TASK == "multiclass" else None
 
-with open(REPORT["explain"]["model"], "rb") as f:
-    MODEL = pickle.load(f)
+XP = REPORT["explain"]
+MODELS = []
+for m in XP["members"]:
+    with open(m["model"], "rb") as f:
+        MODELS.append((m["weight"], pickle.load(f)))
+
+
+def predict_with(model, frame):
+    if TASK == "regression":
+        return np.asarray(model.predict(frame), dtype="float64")
+    p = np.asarray(model.predict_proba(frame), dtype="float64")
+    return p[:, 1] if TASK == "binary" and p.ndim == 2 else p
 
 
 def predict(frame):
-    if TASK == "regression":
-        return np.asarray(MODEL.predict(frame), dtype="float64")
-    p = np.asarray(MODEL.predict_proba(frame), dtype="float64")
-    return p[:, 1] if TASK == "binary" and p.ndim == 2 else p
+    return sum(w * predict_with(m, frame) for w, m in MODELS)
 
 
 def score(y, p):
@@ -160,9 +167,8 @@ def score(y, p):
 
 
 BASE = score(y_hold, predict(X_hold))
-recorded = REPORT["best"]["holdout"]
-print(f"trial {REPORT['explain']['trial']}'s model on the {len(X_hold)} holdout rows: {METRIC} {BASE:.6g}"
-      + (f" (the harness scored its handed-back holdout predictions {recorded:.6g})" if recorded is not None else ""))
+print(f"{XP['what']} on the {len(X_hold)} holdout rows: {METRIC} {BASE:.6g}"
+      + (f" (the harness scored the handed-back holdout predictions {XP['recorded']:.6g})" if XP["recorded"] is not None else ""))
 `
 
 const pyPermutation = `
