@@ -111,15 +111,25 @@ func TestAllowErrorsAndRaisesExceptionTag(t *testing.T) {
 func TestRunCellFixInPlace(t *testing.T) {
 	k := startKernel(t)
 	nb := notebook("runs = 0\nruns += 1\ndata = [1, 2, 3]", "print(sum(dta))")
-	s := NewSession(k, nb, Options{})
+	nb.Cells[0].Metadata["role"] = "setup"
+	path := filepath.Join(t.TempDir(), "trial.ipynb")
+	s := NewSession(k, nb, Options{Path: path})
 	err := s.Run(context.Background())
 	if !errors.Is(err, ErrCellFailed) {
 		t.Fatalf("Run = %v, want the NameError", err)
 	}
 	first := *nb.Cells[0].ExecutionCount
 	nb.Cells[1].Source = "print(sum(data), runs)"
+	nb.Cells[0].Metadata["role"] = "edited" // an edit of another cell, same shape
 	if err := s.RunCell(context.Background(), 1); err != nil {
 		t.Fatalf("RunCell after the fix: %v", err)
+	}
+	saved, err := ipynb.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.Cells[1].Source != nb.Cells[1].Source || saved.Cells[0].Metadata["role"] != "edited" || streamText(saved.Cells[1]) != "6 1\n" {
+		t.Errorf("saved file is stale: source %q, role %v, output %q", saved.Cells[1].Source, saved.Cells[0].Metadata["role"], streamText(saved.Cells[1]))
 	}
 	if got := streamText(nb.Cells[1]); got != "6 1\n" {
 		t.Errorf("fixed cell printed %q, want \"6 1\" (earlier cell not re-run)", got)
