@@ -8,7 +8,7 @@
 // Screenshots go to test-artifacts/extension-e2e/.
 
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -145,6 +145,7 @@ after(async () => {
   }
   await browser?.close();
   await H.stopAll();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 test('the panel connects with the settings lab install wrote', async () => {
