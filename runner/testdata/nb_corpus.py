@@ -67,6 +67,8 @@ nb(
     "def f():\n    raise ValueError('bad value: ' + 'é')\nf()",
     "print('after the error')\n1 / 0",
     "undefined_name",
+    # No frontend answers stdin: the kernel raises StdinNotImplementedError.
+    "input('your name? ')",
     "print('still running')",
 )
 nb(
