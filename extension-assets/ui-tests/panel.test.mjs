@@ -20,6 +20,7 @@ import * as H from './harness.mjs';
 const TRIALS = 3;
 const LATENCY_SAMPLES = 60;
 
+const pageErrors = [];
 let tmp, root, prefix, sport, serveUrl, serveToken, jport, jtoken, browser, page;
 const runtimeEnv = () => ({ XDG_RUNTIME_DIR: join(tmp, 'run') });
 
@@ -135,7 +136,12 @@ before(async () => {
 
   browser = await chromium.launch({ executablePath: H.chromiumPath, args: H.chromiumArgs });
   page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  page.on('pageerror', err => console.error('page error:', err.message));
+  // Other extensions in .venv may fail to load (catboost's widget wants
+  // ipywidgets); errors raised by this one fail the last test.
+  page.on('pageerror', err => pageErrors.push(`${err.message}\n${err.stack ?? ''}`));
+  page.on('console', m => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}\n${m.location().url}`);
+  });
 });
 
 after(async () => {
@@ -474,4 +480,9 @@ test('dark theme', async () => {
   await panel().getByLabel('Experiment', { exact: true }).selectOption('diabetes');
   await fact('best-cv').waitFor({ timeout: 30000 });
   await shot('12-dark-theme');
+});
+
+test('the panel raised no errors in the page', () => {
+  const ours = pageErrors.filter(e => /trialbook/i.test(e));
+  assert.deepEqual(ours, []);
 });
