@@ -194,6 +194,14 @@ test('a 3-trial experiment made with the form fills the panel in live', async ()
   await md.waitFor({ timeout: 60000 });
   assert.match(await md.innerText(), /target/);
   await shot('02-review-agents-md');
+  // Record every done count the panel shows, to see it move one trial at a time.
+  await page.evaluate(() => {
+    const seen = (window.__tbDone = []);
+    new MutationObserver(() => {
+      const d = document.querySelector('#trialbook-panel [data-tb="trials"]')?.getAttribute('data-done');
+      if (d !== undefined && d !== null && seen.at(-1) !== d) seen.push(d);
+    }).observe(document.querySelector('#trialbook-panel'), { childList: true, subtree: true, attributes: true });
+  });
   await form.getByRole('button', { name: 'Open in a tab' }).click();
   await page.locator('.jp-RenderedMarkdown:visible h1').first().waitFor({ timeout: 30000 });
   assert.match(await page.locator('.lm-DockPanel-tabBar .lm-mod-current .lm-TabBar-tabLabel').innerText(), /AGENTS\.md/);
@@ -226,6 +234,17 @@ test('a 3-trial experiment made with the form fills the panel in live', async ()
   assert.equal(Number(await fact('trials').getAttribute('data-total')), TRIALS);
   const rows = panel().getByRole('table', { name: 'Trials' }).locator('tbody tr');
   assert.equal(await rows.count(), TRIALS);
+  const doneSeen = await page.evaluate(() => window.__tbDone);
+  assert.deepEqual(doneSeen.filter(d => d !== '0'), ['1', '2', '3'], `done counts shown: ${doneSeen}`);
+
+  // The best trial's link opens its notebook.
+  const bestNotebook = events.find(e => e.trial === bestTrial && e.notebook)?.notebook;
+  await panel().getByRole('region', { name: 'Best trial' }).getByRole('link').first().click();
+  await page.waitForFunction(
+    name => document.querySelector('.lm-DockPanel-tabBar .lm-mod-current .lm-TabBar-tabLabel')?.textContent === name,
+    bestNotebook.split('/').at(-1),
+    { timeout: 60000 }
+  );
 });
 
 test('sorting the table and opening a trial notebook from it', async () => {
@@ -237,10 +256,13 @@ test('sorting the table and opening a trial notebook from it', async () => {
   assert.equal(await table.locator('tbody tr').first().getAttribute('data-trial'), String(TRIALS));
 
   await table.locator('tbody tr[data-trial="1"]').click();
+  await page.waitForFunction(
+    () => /^001-.*\.ipynb$/.test(document.querySelector('.lm-DockPanel-tabBar .lm-mod-current .lm-TabBar-tabLabel')?.textContent ?? ''),
+    null,
+    { timeout: 60000 }
+  );
   const nb = page.locator('.jp-NotebookPanel:visible');
   await nb.waitFor({ timeout: 60000 });
-  const tabTitle = await page.locator('.lm-DockPanel-tabBar .lm-mod-current .lm-TabBar-tabLabel').innerText();
-  assert.match(tabTitle, /^001-.*\.ipynb$/);
   // The saved outputs of the trial's cells render.
   await nb.locator('.jp-OutputArea-output').first().waitFor({ timeout: 60000 });
   assert.ok((await nb.locator('.jp-OutputArea-output').count()) > 0);
