@@ -106,9 +106,12 @@ func (a *Anthropic) ask(ctx context.Context, x exchange, maxTokens int, retry *c
 	}, x.tool.name)
 	tool.OfTool.Description = anthropic.String(x.tool.description)
 	params := anthropic.MessageNewParams{
-		Model:      anthropic.Model(a.model),
-		MaxTokens:  int64(maxTokens),
-		System:     []anthropic.TextBlockParam{{Text: x.system}},
+		Model:     anthropic.Model(a.model),
+		MaxTokens: int64(maxTokens),
+		// The system prompt (instructions and AGENTS.md) is the same for
+		// every call of an experiment: cache it. Prompts under the model's
+		// minimum cacheable length are simply not cached.
+		System:     []anthropic.TextBlockParam{{Text: x.system, CacheControl: anthropic.NewCacheControlEphemeralParam()}},
 		Messages:   msgs,
 		Tools:      []anthropic.ToolUnionParam{tool},
 		ToolChoice: anthropic.ToolChoiceParamOfTool(x.tool.name),
@@ -122,7 +125,11 @@ func (a *Anthropic) ask(ctx context.Context, x exchange, maxTokens int, retry *c
 	u := resp.Usage
 	in := int(u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
 	out := int(u.OutputTokens)
-	ans := answer{usage: Usage{InputTokens: in, OutputTokens: out, CostUSD: a.price().Cost(in, out)}}
+	// Cache writes cost 1.25 times the input price, cache reads 0.1 times.
+	p := a.price()
+	cost := p.Cost(int(u.InputTokens), out) +
+		(1.25*float64(u.CacheCreationInputTokens)+0.1*float64(u.CacheReadInputTokens))*p.InputPerMTok/1e6
+	ans := answer{usage: Usage{InputTokens: in, OutputTokens: out, CostUSD: cost}}
 	var text []string
 	for _, b := range resp.Content {
 		switch b.Type {

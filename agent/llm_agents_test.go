@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -149,8 +150,12 @@ func TestProposeGoodTrial(t *testing.T) {
 			if got.Usage.InputTokens <= 0 || got.Usage.OutputTokens <= 0 {
 				t.Errorf("usage = %+v, want tokens counted", got.Usage)
 			}
-			if want := testPrice.Cost(got.Usage.InputTokens, got.Usage.OutputTokens); got.Usage.CostUSD != want {
-				t.Errorf("cost = %g, want %g", got.Usage.CostUSD, want)
+			wantCost := testPrice.Cost(got.Usage.InputTokens, got.Usage.OutputTokens)
+			if p.name == "anthropic" {
+				wantCost = cachedCost(r, got.Usage, 1.25) // a first call writes the cache
+			}
+			if math.Abs(got.Usage.CostUSD-wantCost) > 1e-12 {
+				t.Errorf("cost = %g, want %g", got.Usage.CostUSD, wantCost)
 			}
 			if a.Spent() != got.Usage {
 				t.Errorf("spent = %+v, want %+v", a.Spent(), got.Usage)
@@ -563,5 +568,43 @@ func TestOpenAILocalServerWithoutKey(t *testing.T) {
 	}
 	for _, pr := range srv.Problems() {
 		t.Error(pr)
+	}
+}
+
+// cachedCost is what an Anthropic answer costs when its system prompt was
+// written to (factor 1.25) or read from (0.1) the prompt cache; the fake
+// counts the system prompt as len/4+1 tokens.
+func cachedCost(r fakeprovider.Request, u agent.Usage, factor float64) float64 {
+	sys := len(r.System)/4 + 1
+	return testPrice.Cost(u.InputTokens-sys, u.OutputTokens) + factor*float64(sys)*testPrice.InputPerMTok/1e6
+}
+
+// The system prompt, AGENTS.md included, is the same for every call of an
+// experiment; Anthropic's prompt cache makes the calls after the first
+// cheaper, and the estimate says so.
+func TestAnthropicPromptCache(t *testing.T) {
+	p := providers()[1]
+	srv, a := setup(t, p, nil)
+	srv.Play(fakeprovider.Answer(goodTrial()), fakeprovider.Answer(goodTrial()))
+	first, err := a.Propose(context.Background(), state())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := a.Propose(context.Background(), state())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.Requests()
+	if !reqs[0].CacheSystem || !reqs[1].CacheSystem {
+		t.Fatal("the system prompt is not marked for caching")
+	}
+	if got, want := first.Usage.CostUSD, cachedCost(reqs[0], first.Usage, 1.25); math.Abs(got-want) > 1e-12 {
+		t.Errorf("first cost %g, want %g (cache write)", got, want)
+	}
+	if got, want := second.Usage.CostUSD, cachedCost(reqs[1], second.Usage, 0.1); math.Abs(got-want) > 1e-12 {
+		t.Errorf("second cost %g, want %g (cache read)", got, want)
+	}
+	if second.Usage.CostUSD >= first.Usage.CostUSD {
+		t.Errorf("a cached call costs %g, not less than the first's %g", second.Usage.CostUSD, first.Usage.CostUSD)
 	}
 }

@@ -38,6 +38,10 @@ type anthropicBlock struct {
 	ToolUseID string          `json:"tool_use_id"`
 	Content   json.RawMessage `json:"content"`
 	IsError   bool            `json:"is_error"`
+	// CacheControl marks a prompt-caching breakpoint.
+	CacheControl *struct {
+		Type string `json:"type"`
+	} `json:"cache_control"`
 }
 
 // anthropic serves POST /v1/messages.
@@ -82,11 +86,11 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		req.MaxTokens = *in.MaxTokens
 	}
 	if len(in.System) > 0 {
-		text, err := anthropicSystem(in.System)
+		text, cached, err := anthropicSystem(in.System)
 		if err != nil {
 			problems = append(problems, "system: "+err.Error())
 		}
-		req.System = text
+		req.System, req.CacheSystem = text, cached
 	}
 	if in.Stream {
 		problems = append(problems, "stream is true; the agents read whole answers")
@@ -220,7 +224,18 @@ func (s *Server) playAnthropic(w http.ResponseWriter, r *http.Request, req Reque
 		out = tokens(st.text)
 		content = []map[string]any{{"type": "text", "text": st.text}}
 	}
-	in := tokens(req.Prompt())
+	// Like the API: a system prompt marked for caching is written to the
+	// cache the first time and read from it after.
+	in, written, read := tokens(req.Prompt()), 0, 0
+	if req.CacheSystem {
+		sys := tokens(req.System)
+		if s.cached(req.System) {
+			read = sys
+		} else {
+			written = sys
+		}
+		in -= sys
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id":            s.id("msg_"),
 		"type":          "message",
@@ -232,30 +247,49 @@ func (s *Server) playAnthropic(w http.ResponseWriter, r *http.Request, req Reque
 		"usage": map[string]any{
 			"input_tokens":                in,
 			"output_tokens":               out,
-			"cache_creation_input_tokens": 0,
-			"cache_read_input_tokens":     0,
+			"cache_creation_input_tokens": written,
+			"cache_read_input_tokens":     read,
 		},
 	})
 }
 
-// anthropicSystem reads the system prompt: a string or text blocks.
-func anthropicSystem(raw json.RawMessage) (string, error) {
+// anthropicSystem reads the system prompt: a string or text blocks, and
+// whether a block asks to be cached.
+func anthropicSystem(raw json.RawMessage) (text string, cached bool, err error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, nil
+		return s, false, nil
 	}
 	var blocks []anthropicBlock
 	if err := json.Unmarshal(raw, &blocks); err != nil {
-		return "", fmt.Errorf("neither a string nor text blocks")
+		return "", false, fmt.Errorf("neither a string nor text blocks")
 	}
 	var b strings.Builder
 	for _, bl := range blocks {
 		if bl.Type != "text" {
-			return "", fmt.Errorf("block type %q, want text", bl.Type)
+			return "", false, fmt.Errorf("block type %q, want text", bl.Type)
+		}
+		if bl.CacheControl != nil {
+			if bl.CacheControl.Type != "ephemeral" {
+				return "", false, fmt.Errorf("cache_control.type %q, want ephemeral", bl.CacheControl.Type)
+			}
+			cached = true
 		}
 		b.WriteString(bl.Text)
 	}
-	return b.String(), nil
+	return b.String(), cached, nil
+}
+
+// cached says whether text is in the prompt cache, and puts it there.
+func (s *Server) cached(text string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache == nil {
+		s.cache = map[string]bool{}
+	}
+	hit := s.cache[text]
+	s.cache[text] = true
+	return hit
 }
 
 // anthropicError writes Anthropic's error JSON.

@@ -36,6 +36,7 @@ type Server struct {
 	requests []Request
 	problems []string
 	seq      int
+	cache    map[string]bool // Anthropic: system prompts in the prompt cache
 }
 
 // Request is what the server understood of one request.
@@ -47,8 +48,11 @@ type Request struct {
 	Messages  []Message
 	Schema    string // the json_schema name (OpenAI) or the forced tool's name (Anthropic)
 	MaxTokens int
-	Header    http.Header
-	Body      []byte
+	// CacheSystem is set when an Anthropic request marks its system prompt
+	// for prompt caching.
+	CacheSystem bool
+	Header      http.Header
+	Body        []byte
 }
 
 // Prompt is all the text of a request, system first.
