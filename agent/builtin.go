@@ -93,6 +93,9 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 			return b.trial(s, key, r.Title, c, b.familyPlan(s, r))
 		}
 	}
+	if t, ok := b.blend(s); ok {
+		return t, nil
+	}
 	best, ok := bestTrial(s)
 	if !ok {
 		return Trial{}, fmt.Errorf("%w: every baseline and family trial failed", ErrNoIdeas)
@@ -106,6 +109,12 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 		return Trial{}, fmt.Errorf("%w: best trial %d used recipe %q, which is gone", ErrNoIdeas, best.Number, bc.Recipe)
 	}
 	cite := fmt.Sprintf("Trial %d (%s) is the best so far: %s.", best.Number, best.Title, scoreText(s, best))
+	for _, t := range s.Trials {
+		if t.Number == s.Best && t.Number != best.Number {
+			cite = fmt.Sprintf("Trial %d (%s) is the best so far: %s. Trial %d (%s, %s) is the best single model, and this trial builds on it.",
+				t.Number, t.Title, scoreText(s, t), best.Number, best.Title, scoreText(s, best))
+		}
+	}
 
 	// Feature research only when the problem asks for it (featureResearch).
 	if s.Problem.FeatureResearch {
@@ -222,7 +231,7 @@ func runnerUp(s State, bestFamily string) (TrialSummary, bool) {
 	var out TrialSummary
 	found := false
 	for _, t := range s.Trials {
-		if (t.Status != "kept" && t.Status != "discarded") || t.Tags[tagFamily] == "" || t.Tags[tagFamily] == bestFamily || t.Tags[tagFamily] == "dummy" {
+		if (t.Status != "kept" && t.Status != "discarded") || t.Tags[tagFamily] == "" || t.Tags[tagFamily] == bestFamily || t.Tags[tagFamily] == "dummy" || t.Tags[tagFamily] == "blend" {
 			continue
 		}
 		if !found || beats(s, t.CV, out.CV) {
@@ -603,4 +612,105 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// blendEvery is how many trials the strategist runs between two blends.
+const blendEvery = 4
+
+// blend proposes averaging the saved predictions of the best trials of
+// different families, when that set of trials has not been blended yet and
+// no blend ran in the last few trials. Averaging models with different
+// biases usually beats each of them; the harness scores the blend like any
+// trial, on the same folds, so the keep rule decides.
+func (b *Builtin) blend(s State) (Trial, bool) {
+	last := 0
+	blended := map[string]bool{}
+	for _, t := range s.Trials {
+		if t.Tags[tagFamily] == "blend" {
+			last = max(last, t.Number)
+			blended[t.Tags[tagKey]] = true
+		}
+	}
+	if last > 0 && s.Next-last <= blendEvery {
+		return Trial{}, false
+	}
+	// The best scored trial of each family, best first.
+	byFamily := map[string]TrialSummary{}
+	for _, t := range s.Trials {
+		fam := t.Tags[tagFamily]
+		if (t.Status != "kept" && t.Status != "discarded") || fam == "" || fam == "dummy" || fam == "blend" {
+			continue
+		}
+		if cur, ok := byFamily[fam]; !ok || beats(s, t.CV, cur.CV) {
+			byFamily[fam] = t
+		}
+	}
+	var tops []TrialSummary
+	for _, t := range byFamily {
+		tops = append(tops, t)
+	}
+	sort.Slice(tops, func(i, j int) bool { return beats(s, tops[i].CV, tops[j].CV) })
+	if len(tops) < 3 {
+		return Trial{}, false
+	}
+	// Members within 5% of the best family's CV, at most three: an equal
+	// average is only as good as its weaker members allow.
+	var members []TrialSummary
+	for _, t := range tops {
+		if len(members) < 3 && math.Abs(t.CV-tops[0].CV) <= 0.05*math.Abs(tops[0].CV) {
+			members = append(members, t)
+		}
+	}
+	if len(members) < 2 {
+		return Trial{}, false
+	}
+	nums := make([]string, len(members))
+	cites := make([]string, len(members))
+	for i, m := range members {
+		nums[i] = strconv.Itoa(m.Number)
+		cites[i] = fmt.Sprintf("trial %d (%s, %s)", m.Number, m.Title, scoreText(s, m))
+	}
+	key := "blend:" + strings.Join(nums, ",")
+	if blended[key] {
+		return Trial{}, false
+	}
+	plan := fmt.Sprintf("## Blend of the best trial of each family\n\n**Evidence.** The best trial of each model family, within 5%% of the best: %s.\n\n**Why.** These families make different errors; the average of their out-of-fold predictions is scored on the same folds as each of them, so the blend is kept only if it beats the best single trial by more than noise. Nothing is refitted: the blend reads the members' saved predictions and models from their trial folders.",
+		strings.Join(cites, "; "))
+	cell := fmt.Sprintf(`# Blend: the average of earlier trials' saved predictions
+import pickle
+
+import numpy as np
+
+MEMBERS = [%s]
+member_dirs = [EXPERIMENT_DIR / "trials" / f"{n:03d}" for n in MEMBERS]
+oof = np.mean([np.load(d / "oof.npy") for d in member_dirs], axis=0)
+holdout_pred = np.mean([np.load(d / "holdout.npy") for d in member_dirs], axis=0)
+
+
+class Blend:
+    """The members' models, predictions averaged."""
+
+    def __init__(self, models):
+        self.models = models
+
+    def predict(self, df):
+        return np.mean([m.predict(df) for m in self.models], axis=0)
+
+    def predict_proba(self, df):
+        return np.mean([m.predict_proba(df) for m in self.models], axis=0)
+
+
+try:
+    blend_model = Blend([pickle.loads((d / "model.pkl").read_bytes()) for d in member_dirs])
+except Exception as e:  # the blend still scores without a model to predict with
+    print(f"members' models not loaded ({type(e).__name__}: {e}); no model.pkl for this trial")
+    blend_model = None
+print(f"blend of trials {MEMBERS}")
+`, strings.Join(nums, ", "))
+	return Trial{
+		Title: "Blend of trials " + strings.Join(nums, ", "),
+		Plan:  plan,
+		Cells: []string{cell, "hand_back(oof, holdout_pred, model=blend_model)\n"},
+		Tags:  map[string]string{tagKey: key, tagFamily: "blend", "members": strings.Join(nums, ",")},
+	}, true
 }

@@ -90,10 +90,10 @@ func TestBuiltinProposesInOrderAndCitesEvidence(t *testing.T) {
 			t.Fatalf("proposal %d: %v", n, err)
 		}
 		titles = append(titles, tr.Title)
-		if len(tr.Cells) != 4 || !strings.Contains(tr.Cells[3], "hand_back(") {
+		if !strings.Contains(tr.Cells[len(tr.Cells)-1], "hand_back(") {
 			t.Fatalf("trial %d: %d cells, last %q", n, len(tr.Cells), tr.Cells[len(tr.Cells)-1])
 		}
-		if n > 8 && !strings.Contains(tr.Plan, fmt.Sprintf("Trial %d", n-1)) {
+		if n > 8 && !strings.Contains(strings.ToLower(tr.Plan), fmt.Sprintf("trial %d", n-1)) {
 			t.Errorf("trial %d's plan does not cite the best trial %d:\n%s", n, n-1, tr.Plan)
 		}
 		if strings.Contains(tr.Title, "log target") && !strings.Contains(tr.Plan, "skewness") {
@@ -113,6 +113,9 @@ func TestBuiltinProposesInOrderAndCitesEvidence(t *testing.T) {
 		if titles[i] != w {
 			t.Errorf("trial %d is %q, want %q (all: %q)", i+1, titles[i], w, titles)
 		}
+	}
+	if titles[8] != "Blend of trials 8, 7, 6" {
+		t.Errorf("trial 9 is %q, want the blend of the best trial of the three best families", titles[8])
 	}
 	joined := strings.Join(titles, "|")
 	for _, step := range []string{"log target", "missing indicators", "target encoding", "interactions", "permutation importance"} {

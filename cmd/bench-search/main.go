@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"trialbook/journal"
@@ -73,6 +74,18 @@ func run(args []string, w io.Writer) error {
 			results[i].Note = fmt.Sprintf("best of %d trials: #%d %s", s.Counts.Done-s.Counts.Interrupted, s.Best.Trial, s.Best.Title)
 		}
 	}
+	// The harness's ensemble of trials (ensemble.updated), when the run made
+	// one: its score was computed by the same Go metric code.
+	var ensembleRow *result
+	if e := s.Ensemble; e != nil && e.Score != nil && e.Score.Holdout != nil {
+		cv := e.Score.CV
+		ensembleRow = &result{Tool: "trialbook ensemble", CV: &cv, Note: e.Reason}
+		for _, r := range results {
+			if r.Tool == "trialbook" {
+				ensembleRow.Wall = r.Wall
+			}
+		}
+	}
 	width := 1
 	if d.View.Task == "multiclass" {
 		width = len(d.View.Classes)
@@ -100,14 +113,21 @@ func run(args []string, w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0fs\t%s\n", r.Tool, hold, cv, r.Wall, r.Note)
 	}
+	if ensembleRow != nil {
+		scores[ensembleRow.Tool] = *s.Ensemble.Score.Holdout
+		fmt.Fprintf(tw, "%s\t%.6g\t%.6g\t%.0fs\t%s\n", ensembleRow.Tool, *s.Ensemble.Score.Holdout, *ensembleRow.CV, ensembleRow.Wall, firstN(ensembleRow.Note, 80))
+	}
 	tw.Flush()
 	tb, ok := scores["trialbook"]
+	if v, ok2 := scores["trialbook ensemble"]; ok2 && (!ok || m.Better(v, tb)) {
+		tb, ok = v, true
+	}
 	if !ok {
 		return nil
 	}
 	bestPeer, peer := math.NaN(), ""
 	for tool, v := range scores {
-		if tool != "trialbook" && (peer == "" || m.Better(v, bestPeer)) {
+		if !strings.HasPrefix(tool, "trialbook") && (peer == "" || m.Better(v, bestPeer)) {
 			bestPeer, peer = v, tool
 		}
 	}
@@ -116,4 +136,11 @@ func run(args []string, w io.Writer) error {
 			map[bool]string{true: "below 1", false: "above 1"}[!m.Maximize])
 	}
 	return nil
+}
+
+func firstN(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
