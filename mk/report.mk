@@ -3,7 +3,7 @@
 
 REPORT_DATA ?= ../shared/data/house-prices/train.csv
 REPORT_DIR := .cache/report-acceptance
-REPORT_TRIALS ?= 8
+REPORT_TRIALS ?= 12
 
 ## report-acceptance: a House Prices experiment, then `trialbook report`
 ## (nbformat-validated, re-executed by nbclient from the experiment folder),
