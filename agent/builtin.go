@@ -90,7 +90,9 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 				continue
 			}
 			c := config{Recipe: r.Name, Params: r.Params}
-			return b.trial(s, key, r.Title, c, b.familyPlan(s, r))
+			if t, ok, err := b.fresh(s, key, r.Title, c, b.familyPlan(s, r)); err != nil || ok {
+				return t, err
+			}
 		}
 	}
 	if t, ok := b.blend(s); ok {
@@ -129,7 +131,9 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 			}
 			plan := fmt.Sprintf("## Feature research: %s\n\n%s\n\n**Evidence.** %s\n\n**Why.** %s\n\nThe step is kept only if it beats trial %d by more than the noise between folds.",
 				r.Title, cite, evidence, r.Why, best.Number)
-			return b.trial(s, key, fmt.Sprintf("%s + %s", fam.Title, r.Title), c, plan)
+			if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s + %s", fam.Title, r.Title), c, plan); err != nil || ok {
+				return t, err
+			}
 		}
 	}
 	for _, m := range fam.Moves {
@@ -141,7 +145,9 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 		maps.Copy(c.Params, m.Params)
 		plan := fmt.Sprintf("## Exploitation: %s, %s\n\n%s\n\n**Move.** %s: %s.\n\n**Why.** Tuning around the best trial is the cheapest remaining gain once families and feature steps have been compared.",
 			fam.Title, m.Name, cite, m.Why, paramsText(m.Params))
-		return b.trial(s, key, fmt.Sprintf("%s %s", fam.Title, m.Name), c, plan)
+		if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s %s", fam.Title, m.Name), c, plan); err != nil || ok {
+			return t, err
+		}
 	}
 	for _, r := range b.recipes {
 		key := "exploit:" + r.Step
@@ -151,7 +157,9 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 		c := clone(bc)
 		c.Steps = append(c.Steps, r.Step)
 		plan := fmt.Sprintf("## Exploitation: %s\n\n%s\n\n**Why.** %s", r.Title, cite, r.Why)
-		return b.trial(s, key, fmt.Sprintf("%s + %s", fam.Title, r.Title), c, plan)
+		if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s + %s", fam.Title, r.Title), c, plan); err != nil || ok {
+			return t, err
+		}
 	}
 	// Then the runner-up family's moves, on the best trial's feature steps.
 	if second, ok := runnerUp(s, fam.Name); ok {
@@ -168,21 +176,28 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 					maps.Copy(c.Params, m.Params)
 					plan := fmt.Sprintf("## Exploitation: the runner-up family with the best trial's features\n\n%s Trial %d (%s) is the best %s trial: %s.\n\n**Move.** %s with the feature steps of trial %d (%s), %s.\n\n**Why.** A family that was close to the best may overtake it once it gets the same features.",
 						cite, second.Number, second.Title, sf.Title, scoreText(s, second), sf.Title, best.Number, strings.Join(bc.Steps, ", "), m.Why)
-					return b.trial(s, key, fmt.Sprintf("%s %s + best features", sf.Title, m.Name), c, plan)
+					if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s %s + best features", sf.Title, m.Name), c, plan); err != nil || ok {
+						return t, err
+					}
 				}
 			}
 		}
 	}
 	// Last: random perturbations of the best trial's numeric parameters,
 	// seeded by the trial number so a re-run proposes the same.
-	c := clone(bc)
-	moved := perturb(c.Params, uint64(s.Next))
-	if len(moved) == 0 {
-		return Trial{}, fmt.Errorf("%w: tried every recipe around trial %d", ErrNoIdeas, best.Number)
+	for attempt := range 20 {
+		c := clone(bc)
+		moved := perturb(c.Params, uint64(s.Next)*64+uint64(attempt))
+		if len(moved) == 0 {
+			continue
+		}
+		key := fmt.Sprintf("random:%d", s.Next)
+		plan := fmt.Sprintf("## Exploitation: a random step around the best\n\n%s Every recipe has been tried, so this trial moves the best trial's parameters at random: %s.", cite, paramsText(moved))
+		if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s random step", fam.Title), c, plan); err != nil || ok {
+			return t, err
+		}
 	}
-	key := fmt.Sprintf("random:%d", s.Next)
-	plan := fmt.Sprintf("## Exploitation: a random step around the best\n\n%s Every recipe has been tried, so this trial moves the best trial's parameters at random: %s.", cite, paramsText(moved))
-	return b.trial(s, key, fmt.Sprintf("%s random step", fam.Title), c, plan)
+	return Trial{}, fmt.Errorf("%w: tried every recipe around trial %d", ErrNoIdeas, best.Number)
 }
 
 // Fix has no model to reason with: a missing package or anything else ends
@@ -539,6 +554,9 @@ func perturb(p map[string]any, seed uint64) map[string]any {
 		if v > 0 && v <= 1 && nv > 1 {
 			nv = 1
 		}
+		if nv == v {
+			continue
+		}
 		p[k] = nv
 		moved[k] = nv
 	}
@@ -713,4 +731,20 @@ print(f"blend of trials {MEMBERS}")
 		Cells: []string{cell, "hand_back(oof, holdout_pred, model=blend_model)\n"},
 		Tags:  map[string]string{tagKey: key, tagFamily: "blend", "members": strings.Join(nums, ",")},
 	}, true
+}
+
+// fresh builds a trial unless an earlier trial (not interrupted) ran the
+// same configuration: two ideas can lead to the same place, e.g. the
+// runner-up family "as is" with features it already had.
+func (b *Builtin) fresh(s State, key, title string, c config, plan string) (Trial, bool, error) {
+	t, err := b.trial(s, key, title, c, plan)
+	if err != nil {
+		return Trial{}, false, err
+	}
+	for _, old := range s.Trials {
+		if old.Status != "interrupted" && old.Tags[tagConfig] == t.Tags[tagConfig] {
+			return Trial{}, false, nil
+		}
+	}
+	return t, true, nil
 }

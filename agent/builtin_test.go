@@ -185,3 +185,36 @@ func TestBuiltinFixGivesUpWithReason(t *testing.T) {
 		t.Errorf("Fix = %v, want the missing module named", err)
 	}
 }
+
+// TestBuiltinNeverRepeatsAConfiguration runs the strategist for many trials,
+// each scoring worse than the first family, and checks that no two trials
+// run the same configuration.
+func TestBuiltinNeverRepeatsAConfiguration(t *testing.T) {
+	dir := builtinDir(t)
+	p := &specs.Problem{Task: specs.Regression, Target: "y", Metric: specs.Metric{Name: "rmse", Direction: specs.Minimize}, Validation: specs.Validation{Folds: 3}, FeatureResearch: true}
+	b, err := NewBuiltin(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := State{Problem: p}
+	seen := map[string]int{}
+	for n := 1; n <= 40; n++ {
+		s.Next = n
+		tr, err := b.Propose(context.Background(), s)
+		if err != nil {
+			t.Fatalf("proposal %d: %v", n, err)
+		}
+		if cfg := tr.Tags["config"]; cfg != "" {
+			if prev, ok := seen[cfg]; ok {
+				t.Fatalf("trial %d (%s) repeats trial %d's configuration", n, tr.Title, prev)
+			}
+			seen[cfg] = n
+		}
+		cv := 50 + float64(n%7)
+		status := "discarded"
+		if n == 3 {
+			cv, status, s.Best = 40, "kept", 3
+		}
+		s.Trials = append(s.Trials, TrialSummary{Number: n, Title: tr.Title, Tags: tr.Tags, Status: status, CV: cv, Folds: []float64{cv, cv, cv}})
+	}
+}
