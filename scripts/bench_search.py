@@ -71,8 +71,11 @@ def main():
     X_hold = pd.read_csv(exp / "data" / "holdout.csv")[view["features"]]
     for c in X.columns:
         if X[c].dtype == object or str(X[c].dtype) in ("str", "string"):
-            X[c] = X[c].astype("category")
-            X_hold[c] = pd.Categorical(X_hold[c], categories=X[c].cat.categories)
+            # One category set for both (levels only, no labels), so a level
+            # seen only in the holdout is a level, not an error.
+            cats = pd.Index(pd.concat([X[c], X_hold[c]]).dropna().unique())
+            X[c] = pd.Categorical(X[c], categories=cats)
+            X_hold[c] = pd.Categorical(X_hold[c], categories=cats)
 
     if "flaml" in tools:
         results.append(run_flaml(X, y, X_hold, a.budget, out))
