@@ -235,7 +235,9 @@ func (p *progress) status(s *journal.Snapshot) string {
 			fmt.Fprintf(&b, " · #%d starting", r.Trial)
 		}
 	}
-	el := time.Since(p.start)
+	// Elapsed is the experiment's running time over all its runs, as the
+	// journal tells it, so a resumed run's ETA uses every finished trial.
+	el := max(time.Duration(s.Elapsed), time.Since(p.start))
 	fmt.Fprintf(&b, " · %s", el.Round(time.Second))
 	done := c.Done - c.Interrupted
 	eta := time.Duration(-1)
