@@ -16,7 +16,7 @@ func runAgentsMD(ctx context.Context, a *app, args []string) error {
 	fs.SetOutput(a.stderr)
 	opts := specsLoadFlags(fs)
 	out := fs.String("o", "", "write to this file instead of stdout")
-	pos, err := parseSpecArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}

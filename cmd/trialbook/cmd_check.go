@@ -17,7 +17,7 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	fs.SetOutput(a.stderr)
 	opts := specsLoadFlags(fs)
 	asJSON := fs.Bool("json", false, "print the resolved problem as JSON")
-	pos, err := parseSpecArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ func runInit(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&opts.Metric, "metric", "", "the metric (default: the task's usual one); one of "+strings.Join(specs.MetricNames(""), ", "))
 	fs.StringVar(&opts.Name, "name", "", "the problem's name (default: the folder's name)")
 	fs.StringVar(&opts.Context, "context", "", "free text for agents: what a row is, units, quirks")
-	pos, err := parseSpecArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -37,27 +37,6 @@ func runInit(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "next: edit it (fill in the context), then 'trialbook check %s'\n", pos[0])
 	return nil
-}
-
-// parseSpecArgs parses flags wherever they appear among the positional
-// arguments (`init DIR --data F` as well as `init --data F DIR`), which the
-// flag package alone stops at.
-func parseSpecArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }
 
 // specsJPath collects repeated -J folders.

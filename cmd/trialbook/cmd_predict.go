@@ -16,15 +16,9 @@ func runPredict(ctx context.Context, a *app, args []string) error {
 	out := fs.String("o", "predictions.csv", "where to write the predictions (CSV)")
 	kernelName := fs.String("kernel", "", "kernelspec to predict with (default: the problem's)")
 	// Flags may come before or after the arguments.
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
-	}
-	var pos []string
-	for fs.NArg() > 0 {
-		pos = append(pos, fs.Arg(0))
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
 	}
 	if len(pos) != 2 {
 		return errUsage

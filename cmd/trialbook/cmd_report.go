@@ -19,13 +19,14 @@ func runReport(ctx context.Context, a *app, args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	kernelName := fs.String("kernel", "", "kernelspec to execute the report with (default: the problem's)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return errUsage
 	}
-	dir := experimentDir(fs.Arg(0))
+	dir := experimentDir(pos[0])
 	p, spec, err := problemAndKernel(ctx, dir, *kernelName)
 	if err != nil {
 		return err

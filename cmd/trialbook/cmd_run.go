@@ -36,15 +36,9 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	_ = fs.Bool("resume", false, "continue an existing experiment (a plain re-run does the same)")
 	noReport := fs.Bool("no-report", false, "do not write report.ipynb when the experiment finishes")
 	// Flags may come before or after the problem.
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
-	}
-	var pos []string
-	for fs.NArg() > 0 {
-		pos = append(pos, fs.Arg(0))
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
 	}
 	if len(pos) != 1 {
 		return errUsage

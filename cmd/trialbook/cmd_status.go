@@ -23,15 +23,9 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 	fs.SetOutput(a.stderr)
 	top := fs.Int("n", 0, "show only the best N trials (0: all)")
 	// Flags may come before or after the folder.
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
-	}
-	var pos []string
-	for fs.NArg() > 0 {
-		pos = append(pos, fs.Arg(0))
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
 	}
 	if len(pos) != 1 {
 		return errUsage

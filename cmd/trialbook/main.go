@@ -117,3 +117,24 @@ func newLogger(w io.Writer, asJSON, verbose bool) zerolog.Logger {
 	}
 	return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}).Level(level).With().Timestamp().Logger()
 }
+
+// parseArgs parses flags wherever they appear among the positional
+// arguments (`init DIR --data F` as well as `init --data F DIR`), which the
+// flag package alone stops at.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
