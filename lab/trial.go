@@ -60,6 +60,11 @@ func (e *experiment) runTrial(ctx context.Context, pool *kernel.Pool, n int, t a
 		defer cancel()
 		_ = k.Shutdown(sctx)
 	}()
+	// The kernel's language_info, as nbclient records it: with only a name,
+	// JupyterLab fills it in on open and shows the notebook as modified.
+	if info, err := k.KernelInfo(ctx); err == nil && info.LanguageInfo.Name != "" {
+		nb.Metadata["language_info"] = languageInfo(info.LanguageInfo)
+	}
 	started := time.Now()
 	if _, err := e.emit(journal.Event{Type: journal.TrialStarted, Trial: n, Title: t.Title, Notebook: rel, Kernel: k.ID()}); err != nil {
 		return err
@@ -323,4 +328,18 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// languageInfo is a kernel's language_info as notebook metadata.
+func languageInfo(li kernel.LanguageInfo) map[string]any {
+	m := map[string]any{"name": li.Name}
+	for k, v := range map[string]string{"version": li.Version, "mimetype": li.Mimetype, "file_extension": li.FileExtension, "pygments_lexer": li.PygmentsLexer, "nbconvert_exporter": li.NbconvertExporter} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if li.CodemirrorMode != nil {
+		m["codemirror_mode"] = li.CodemirrorMode
+	}
+	return m
 }
