@@ -95,6 +95,9 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 			}
 		}
 	}
+	if t, ok, err := b.logFamilies(s, tried); err != nil || ok {
+		return t, err
+	}
 	if t, ok := b.blend(s); ok {
 		return t, nil
 	}
@@ -153,6 +156,9 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 		key := "exploit:" + r.Step
 		if r.Stage != "exploit" || !r.Fits(task) || tried[key] || slices.Contains(bc.Steps, r.Step) {
 			continue
+		}
+		if r.Step == "seeds" && !fam.Seeded() {
+			continue // the same model whatever the seed: bagging would change nothing
 		}
 		c := clone(bc)
 		c.Steps = append(c.Steps, r.Step)
@@ -278,6 +284,79 @@ func paramsText(p map[string]any) string {
 		parts[i] = fmt.Sprintf("%s=%v", k, p[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// logFamilies proposes, for a skewed non-negative regression target, the
+// best few families again on log1p(target) (still scored on the original
+// scale), before any single family is chosen to build on: which family wins
+// can change once the target is symmetric, and both versions feed the
+// harness's ensemble.
+func (b *Builtin) logFamilies(s State, tried map[string]bool) (Trial, bool, error) {
+	var step specs.Recipe
+	for _, r := range b.recipes {
+		if r.Stage == "feature" && r.Step == "log_target" && r.Fits(s.Problem.Task) {
+			step = r
+		}
+	}
+	if !s.Problem.FeatureResearch || step.Name == "" {
+		return Trial{}, false, nil
+	}
+	prof, err := profileTrain(filepath.Join(b.dir, "data", "train.csv"), s.Problem.Target)
+	if err != nil || !prof.targetNumeric || prof.skew <= 0.75 || prof.targetMin < 0 {
+		return Trial{}, false, nil
+	}
+	tops := bestOfFamilies(s)
+	if len(tops) > logFamilyCount {
+		tops = tops[:logFamilyCount]
+	}
+	names := make([]string, len(tops))
+	for i, t := range tops {
+		names[i] = fmt.Sprintf("trial %d (%s, %s)", t.Number, t.Title, scoreText(s, t))
+	}
+	for _, t := range tops {
+		var c config
+		if json.Unmarshal([]byte(t.Tags[tagConfig]), &c) != nil || slices.Contains(c.Steps, step.Step) {
+			continue
+		}
+		r, ok := b.recipe(c.Recipe)
+		if !ok || tried["logfamily:"+r.Name] {
+			continue
+		}
+		c = clone(c)
+		c.Steps = append(c.Steps, step.Step)
+		plan := fmt.Sprintf("## %s on a log target\n\n**Evidence.** The target %s has skewness %.2f (above 0.75) and no negative values. The best %d families so far: %s.\n\n**Why.** %s This trial is trial %d with that one change, so the comparison is direct.",
+			r.Title, s.Problem.Target, prof.skew, len(tops), strings.Join(names, "; "), step.Why, t.Number)
+		if tr, ok, err := b.fresh(s, "logfamily:"+r.Name, fmt.Sprintf("%s + %s", r.Title, step.Title), c, plan); err != nil || ok {
+			return tr, ok, err
+		}
+	}
+	return Trial{}, false, nil
+}
+
+// logFamilyCount is how many of the best families get a log-target trial.
+const logFamilyCount = 3
+
+// bestOfFamilies is the best scored built-in trial of each model family
+// (baselines and blends aside), best first.
+func bestOfFamilies(s State) []TrialSummary {
+	byFamily := map[string]TrialSummary{}
+	for _, t := range s.Trials {
+		fam := t.Tags[tagFamily]
+		if (t.Status != "kept" && t.Status != "discarded") || fam == "" || fam == "dummy" || fam == "blend" || t.Tags[tagConfig] == "" {
+			continue
+		}
+		if cur, ok := byFamily[fam]; !ok || beats(s, t.CV, cur.CV) {
+			byFamily[fam] = t
+		}
+	}
+	tops := slices.Collect(maps.Values(byFamily))
+	sort.Slice(tops, func(i, j int) bool {
+		if tops[i].CV != tops[j].CV {
+			return beats(s, tops[i].CV, tops[j].CV)
+		}
+		return tops[i].Number < tops[j].Number
+	})
+	return tops
 }
 
 // familyPlan explains a baseline or family trial, citing what came before.

@@ -77,17 +77,30 @@ def make_preprocessor(columns):
     elif PREPROCESS in ("tree", "tree-imputed"):
         parts = [("num", SimpleImputer(strategy="median") if PREPROCESS == "tree-imputed" else "passthrough", num),
                  ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1), low)]
+    elif PREPROCESS == "native":
+        # Categories stay strings for a model that encodes them itself (CatBoost).
+        parts = [("num", "passthrough", num), ("cat", fill, low)]
     else:
         parts = [("num", SimpleImputer(strategy="median"), num)]
     if high:
         kind = "continuous" if TASK == "regression" else TASK
         splitter = (KFold if TASK == "regression" else StratifiedKFold)(5, shuffle=True, random_state=SEED)
         parts.append(("te", make_pipeline(fill, TargetEncoder(target_type=kind, cv=splitter)), high))
-    return ColumnTransformer([p for p in parts if p[2]], remainder="drop", verbose_feature_names_out=False)
+    ct = ColumnTransformer([p for p in parts if p[2]], remainder="drop", verbose_feature_names_out=False)
+    return ct.set_output(transform="pandas") if PREPROCESS == "native" else ct
+
+
+def native_categories(columns):
+    """The columns a native-categorical model gets as strings (none for other preprocessing)."""
+    if PREPROCESS != "native":
+        return []
+    cat = [c for c in columns if not pd.api.types.is_numeric_dtype(Xf[c])]
+    return [c for c in cat if not ("target_encoding" in STEPS and Xf[c].nunique() > 10)]
 
 
 def make_single(seed, columns):
     SEED = seed  # the recipe's expression uses SEED
+    CAT_FEATURES = native_categories(columns)  # and CAT_FEATURES, for native preprocessing
     est = {{.ModelExpr}}
     model = Pipeline([("pre", make_preprocessor(columns)), ("model", est)])
     if "log_target" in STEPS:

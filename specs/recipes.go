@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/google/go-jsonnet"
 )
@@ -32,7 +33,7 @@ type Recipe struct {
 	// Requires is a Python module the recipe imports.
 	Requires   string            `json:"requires,omitempty"`
 	Imports    string            `json:"imports,omitempty"`    // Python import lines the model needs
-	Preprocess string            `json:"preprocess,omitempty"` // none, linear, tree, tree-imputed
+	Preprocess string            `json:"preprocess,omitempty"` // none, linear, tree, tree-imputed, native (categories as strings, named in CAT_FEATURES)
 	Model      map[string]string `json:"model,omitempty"`      // regression / classification: a Python expression using PARAMS, SEED, N_JOBS
 	Params     map[string]any    `json:"params,omitempty"`
 	Moves      []Move            `json:"moves,omitempty"` // hyperparameter moves for exploitation
@@ -138,11 +139,22 @@ func (r Recipe) check() error {
 		return fmt.Errorf("step is empty: a %s recipe names the step it switches on", r.Stage)
 	}
 	switch r.Preprocess {
-	case "", "none", "linear", "tree", "tree-imputed":
+	case "", "none", "linear", "tree", "tree-imputed", "native":
 	default:
-		return fmt.Errorf("preprocess %q: want none, linear, tree or tree-imputed", r.Preprocess)
+		return fmt.Errorf("preprocess %q: want none, linear, tree, tree-imputed or native", r.Preprocess)
 	}
 	return nil
+}
+
+// Seeded reports whether the recipe's model uses its seed: when it does not
+// (a ridge regression), refitting it with other seeds changes nothing.
+func (r Recipe) Seeded() bool {
+	for _, expr := range r.Model {
+		if strings.Contains(expr, "SEED") {
+			return true
+		}
+	}
+	return false
 }
 
 // Fits reports whether the recipe applies to a task.

@@ -5,7 +5,9 @@
 //
 // RESULTS.json is written by scripts/bench_search.py: a list of
 // {"tool", "holdout" (a .npy of holdout predictions), "cv" (or null), "wall"
-// (seconds)}. trialbook's row is its best trial, read from the journal.
+// (seconds)}. trialbook's row is what `trialbook predict` would apply, read
+// from the journal: the harness's ensemble when it is used, else the best
+// trial; the other one is printed in parentheses and is not compared.
 package main
 
 import (
@@ -23,11 +25,12 @@ import (
 )
 
 type result struct {
-	Tool    string   `json:"tool"`
-	Holdout string   `json:"holdout"`
-	CV      *float64 `json:"cv"`
-	Wall    float64  `json:"wall"`
-	Note    string   `json:"note,omitempty"`
+	Tool    string    `json:"tool"`
+	Holdout string    `json:"holdout"`
+	CV      *float64  `json:"cv"`
+	Wall    float64   `json:"wall"`
+	Note    string    `json:"note,omitempty"`
+	values  []float64 // holdout predictions computed here, instead of a file
 }
 
 func main() {
@@ -66,25 +69,43 @@ func run(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for i := range results {
-		if results[i].Tool == "trialbook" {
-			results[i].Holdout = filepath.Join(dir, "trials", fmt.Sprintf("%03d", s.Best.Trial), "holdout.npy")
-			cv := s.Best.Score.CV
-			results[i].CV = &cv
-			results[i].Note = fmt.Sprintf("best of %d trials: #%d %s", s.Counts.Done-s.Counts.Interrupted, s.Best.Trial, s.Best.Title)
-		}
+	// trialbook's answer is what `trialbook predict` would apply: the
+	// harness's ensemble only when it is used (it beat the best trial by
+	// more than noise on CV), else the best trial. The other one is shown
+	// for reference and takes no part in the comparison.
+	pm, err := lab.ChoosePredictModel(dir, events, &s)
+	if err != nil {
+		return err
 	}
-	// The harness's ensemble of trials (ensemble.updated), when the run made
-	// one: its score was computed by the same Go metric code.
-	var ensembleRow *result
-	if e := s.Ensemble; e != nil && e.Score != nil && e.Score.Holdout != nil {
-		cv := e.Score.CV
-		ensembleRow = &result{Tool: "trialbook ensemble", CV: &cv, Note: e.Reason}
-		for _, r := range results {
-			if r.Tool == "trialbook" {
-				ensembleRow.Wall = r.Wall
-			}
+	var final, other *result
+	for i := range results {
+		if results[i].Tool != "trialbook" {
+			continue
 		}
+		final = &results[i]
+		final.Note = fmt.Sprintf("%s, of %d trials", firstN(pm.Describe(), 100), s.Counts.Done-s.Counts.Interrupted)
+		bestCV := s.Best.Score.CV
+		best := result{Tool: "(trialbook best trial)", Holdout: filepath.Join(lab.TrialArtifacts(dir, s.Best.Trial), "holdout.npy"), CV: &bestCV, Wall: final.Wall,
+			Note: fmt.Sprintf("#%d %s", s.Best.Trial, s.Best.Title)}
+		if !pm.Ensemble {
+			final.Holdout, final.CV = best.Holdout, best.CV
+			if e := s.Ensemble; e != nil && e.Score != nil {
+				cv := e.Score.CV
+				other = &result{Tool: "(trialbook ensemble, not used)", CV: &cv, Wall: final.Wall, Note: firstN(e.Reason, 80)}
+			}
+			break
+		}
+		blend, err := blendHoldout(dir, pm.Members)
+		if err != nil {
+			return err
+		}
+		final.Holdout, final.values = "", blend
+		cv := s.Ensemble.Score.CV
+		final.CV = &cv
+		other = &best
+	}
+	if other != nil {
+		results = append(results, *other)
 	}
 	width := 1
 	if d.View.Task == "multiclass" {
@@ -94,8 +115,16 @@ func run(args []string, w io.Writer) error {
 	fmt.Fprintf(tw, "tool\tholdout %s\tCV %s\twall\tnote\n", m.Name, m.Name)
 	scores := map[string]float64{}
 	for _, r := range results {
-		a, err := lab.ReadNpy(r.Holdout)
 		hold := "-"
+		if r.Holdout == "" && strings.HasPrefix(r.Tool, "(trialbook ensemble") && s.Ensemble.Score.Holdout != nil {
+			// The journal's ensemble row: scored by the harness with the same metric code.
+			fmt.Fprintf(tw, "%s\t%.6g\t%.6g\t%.0fs\t%s\n", r.Tool, *s.Ensemble.Score.Holdout, *r.CV, r.Wall, r.Note)
+			continue
+		}
+		a, err := lab.ReadNpy(r.Holdout)
+		if r.values != nil {
+			a, err = lab.Array{Data: r.values}, nil
+		}
 		if err == nil {
 			v, serr := m.Score(d.Holdout, lab.Predictions{Values: a.Data, Width: width})
 			if serr == nil {
@@ -113,21 +142,14 @@ func run(args []string, w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0fs\t%s\n", r.Tool, hold, cv, r.Wall, r.Note)
 	}
-	if ensembleRow != nil {
-		scores[ensembleRow.Tool] = *s.Ensemble.Score.Holdout
-		fmt.Fprintf(tw, "%s\t%.6g\t%.6g\t%.0fs\t%s\n", ensembleRow.Tool, *s.Ensemble.Score.Holdout, *ensembleRow.CV, ensembleRow.Wall, firstN(ensembleRow.Note, 80))
-	}
 	tw.Flush()
 	tb, ok := scores["trialbook"]
-	if v, ok2 := scores["trialbook ensemble"]; ok2 && (!ok || m.Better(v, tb)) {
-		tb, ok = v, true
-	}
 	if !ok {
 		return nil
 	}
 	bestPeer, peer := math.NaN(), ""
 	for tool, v := range scores {
-		if !strings.HasPrefix(tool, "trialbook") && (peer == "" || m.Better(v, bestPeer)) {
+		if !strings.Contains(tool, "trialbook") && (peer == "" || m.Better(v, bestPeer)) {
 			bestPeer, peer = v, tool
 		}
 	}
@@ -143,4 +165,25 @@ func firstN(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// blendHoldout is the weighted blend of the members' holdout predictions.
+func blendHoldout(dir string, members []lab.TrialWeight) ([]float64, error) {
+	var sum []float64
+	for _, mw := range members {
+		a, err := lab.ReadNpy(filepath.Join(lab.TrialArtifacts(dir, mw.Trial), "holdout.npy"))
+		if err != nil {
+			return nil, fmt.Errorf("ensemble member %d: %w", mw.Trial, err)
+		}
+		if sum == nil {
+			sum = make([]float64, len(a.Data))
+		}
+		if len(a.Data) != len(sum) {
+			return nil, fmt.Errorf("ensemble member %d has %d holdout values, want %d", mw.Trial, len(a.Data), len(sum))
+		}
+		for i, v := range a.Data {
+			sum[i] += mw.Weight * v
+		}
+	}
+	return sum, nil
 }
