@@ -167,30 +167,51 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 			return t, err
 		}
 	}
-	// Then the runner-up family's moves, on the best trial's feature steps.
-	if second, ok := runnerUp(s, fam.Name); ok {
+	// Then the runner-up families' moves, on the best trial's feature steps:
+	// strong, different models are what the harness's ensemble needs.
+	var others []TrialSummary
+	for _, t := range bestOfFamilies(s) {
+		if t.Tags[tagFamily] != fam.Family && len(others) < logFamilyCount-1 {
+			others = append(others, t)
+		}
+	}
+	for _, second := range others {
 		var sc config
-		if json.Unmarshal([]byte(second.Tags[tagConfig]), &sc) == nil {
-			if sf, ok := b.recipe(sc.Recipe); ok {
-				for _, m := range append([]specs.Move{{Name: "as-is", Why: "the same parameters"}}, sf.Moves...) {
-					key := "cross:" + sf.Name + "/" + m.Name
-					if tried[key] {
-						continue
-					}
-					c := clone(bc)
-					c.Recipe, c.Params = sf.Name, maps.Clone(sc.Params)
-					maps.Copy(c.Params, m.Params)
-					plan := fmt.Sprintf("## Exploitation: the runner-up family with the best trial's features\n\n%s Trial %d (%s) is the best %s trial: %s.\n\n**Move.** %s with the feature steps of trial %d (%s), %s.\n\n**Why.** A family that was close to the best may overtake it once it gets the same features.",
-						cite, second.Number, second.Title, sf.Title, scoreText(s, second), sf.Title, best.Number, strings.Join(bc.Steps, ", "), m.Why)
-					if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s %s + best features", sf.Title, m.Name), c, plan); err != nil || ok {
-						return t, err
-					}
-				}
+		if json.Unmarshal([]byte(second.Tags[tagConfig]), &sc) != nil {
+			continue
+		}
+		sf, ok := b.recipe(sc.Recipe)
+		if !ok {
+			continue
+		}
+		for _, m := range append([]specs.Move{{Name: "as-is", Why: "the same parameters"}}, sf.Moves...) {
+			key := "cross:" + sf.Name + "/" + m.Name
+			if tried[key] {
+				continue
+			}
+			c := clone(bc)
+			c.Recipe, c.Params = sf.Name, maps.Clone(sc.Params)
+			maps.Copy(c.Params, m.Params)
+			plan := fmt.Sprintf("## Exploitation: a runner-up family with the best trial's features\n\n%s Trial %d (%s) is the best %s trial: %s.\n\n**Move.** %s with the feature steps of trial %d (%s), %s.\n\n**Why.** A family that was close to the best may overtake it once it gets the same features, and a strong model of another family is what an ensemble gains most from.",
+				cite, second.Number, second.Title, sf.Title, scoreText(s, second), sf.Title, best.Number, strings.Join(bc.Steps, ", "), m.Why)
+			if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s %s + best features", sf.Title, m.Name), c, plan); err != nil || ok {
+				return t, err
 			}
 		}
 	}
-	// Last: random perturbations of the best trial's numeric parameters,
-	// seeded by the trial number so a re-run proposes the same.
+	// Last: random perturbations of the numeric parameters of the best trial
+	// and of the best trial of the runner-up family, in turn (so the
+	// ensemble's candidates are not all one model), seeded by the trial
+	// number so a re-run proposes the same.
+	base, baseFam := best, fam
+	if len(others) > 0 && s.Next%2 == 1 {
+		var oc config
+		if json.Unmarshal([]byte(others[0].Tags[tagConfig]), &oc) == nil {
+			if of, ok := b.recipe(oc.Recipe); ok {
+				base, baseFam, bc = others[0], of, oc
+			}
+		}
+	}
 	for attempt := range 20 {
 		c := clone(bc)
 		moved := perturb(c.Params, uint64(s.Next)*64+uint64(attempt))
@@ -198,8 +219,9 @@ func (b *Builtin) Propose(ctx context.Context, s State) (Trial, error) {
 			continue
 		}
 		key := fmt.Sprintf("random:%d", s.Next)
-		plan := fmt.Sprintf("## Exploitation: a random step around the best\n\n%s Every recipe has been tried, so this trial moves the best trial's parameters at random: %s.", cite, paramsText(moved))
-		if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s random step", fam.Title), c, plan); err != nil || ok {
+		plan := fmt.Sprintf("## Exploitation: a random step around trial %d\n\n%s Trial %d (%s, %s) is the best %s trial. Every recipe has been tried, so this trial moves its parameters at random: %s.",
+			base.Number, cite, base.Number, base.Title, scoreText(s, base), baseFam.Title, paramsText(moved))
+		if t, ok, err := b.fresh(s, key, fmt.Sprintf("%s random step", baseFam.Title), c, plan); err != nil || ok {
 			return t, err
 		}
 	}
@@ -246,20 +268,6 @@ func bestTrial(s State) (TrialSummary, bool) {
 		}
 	}
 	return best, found
-}
-
-func runnerUp(s State, bestFamily string) (TrialSummary, bool) {
-	var out TrialSummary
-	found := false
-	for _, t := range s.Trials {
-		if (t.Status != "kept" && t.Status != "discarded") || t.Tags[tagFamily] == "" || t.Tags[tagFamily] == bestFamily || t.Tags[tagFamily] == "dummy" || t.Tags[tagFamily] == "blend" {
-			continue
-		}
-		if !found || beats(s, t.CV, out.CV) {
-			out, found = t, true
-		}
-	}
-	return out, found
 }
 
 func beats(s State, a, b float64) bool {
