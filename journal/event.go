@@ -65,6 +65,7 @@ type Event struct {
 	Evalue string `json:"evalue,omitempty"`
 
 	Kernel string `json:"kernel,omitempty"` // a kernel's id, on kernel.* and trial.started
+	GPU    string `json:"gpu,omitempty"`    // kernel.started: the kernel's CUDA_VISIBLE_DEVICES, when set
 
 	Score    *Score   `json:"score,omitempty"` // trial.finished, trial.kept, ensemble.updated
 	Best     int      `json:"best,omitempty"`  // trial.kept/discarded: the best trial after this decision

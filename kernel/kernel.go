@@ -129,6 +129,10 @@ type request struct {
 // ID returns the kernel's id (also in its connection file's name).
 func (k *Kernel) ID() string { return k.id }
 
+// Env returns the value StartOptions.Env set for name ("" when it set
+// none), e.g. the CUDA_VISIBLE_DEVICES a pool gave this kernel.
+func (k *Kernel) Env(name string) string { return k.opts.Env[name] }
+
 // Spec returns the kernelspec the kernel was started from.
 func (k *Kernel) Spec() *Spec { return k.spec }
 

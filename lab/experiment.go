@@ -57,6 +57,11 @@ type experiment struct {
 	trials int           // the trial budget
 	budget time.Duration // the time budget, 0 for none
 
+	// decideMu makes deciding one trial (reading the best, appending the
+	// decision, updating the ensemble) atomic: trials that finish together
+	// are decided one after the other, in the order they finished.
+	decideMu sync.Mutex
+
 	mu        sync.Mutex
 	snap      journal.Snapshot
 	proposals map[int]proposal // trial number -> what the agent proposed
@@ -440,6 +445,8 @@ func usage(u agent.Usage) *journal.Usage {
 
 // decide keeps or discards a scored trial against the best so far.
 func (e *experiment) decide(n int, s *journal.Score) error {
+	e.decideMu.Lock()
+	defer e.decideMu.Unlock()
 	e.mu.Lock()
 	var best *journal.Score
 	bestN := 0

@@ -106,8 +106,13 @@ func TestRunScriptedTrials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkDecisions(t, events)
+	kernels := map[int]journal.Event{}
 	var sawError, sawFixed, sawDied bool
 	for _, e := range events {
+		if e.Type == journal.KernelStarted {
+			kernels[e.Trial] = e
+		}
 		if e.Trial == 6 && e.Type == journal.KernelDied {
 			sawDied = true
 		}
@@ -124,6 +129,11 @@ func TestRunScriptedTrials(t *testing.T) {
 	if !sawDied {
 		t.Error("no kernel.died event for trial 6")
 	}
+	for n := 1; n <= 6; n++ {
+		if k, ok := kernels[n]; !ok || k.Kernel == "" {
+			t.Errorf("trial %d: kernel.started %+v, want one with the kernel's id", n, k)
+		}
+	}
 	if !sawError || !sawFixed {
 		t.Errorf("trial 2: cell.error %v, cell.fixed %v; want both", sawError, sawFixed)
 	}
@@ -139,7 +149,8 @@ d = sys.argv[1]
 labels = json.load(open(d + "/.trialbook/labels.json"))
 folds = json.load(open(d + "/data/folds.json"))
 ytr = np.array(labels["train"], float); yho = np.array(labels["holdout"], float)
-res = {"valid": [], "scores": {}, "notes": 0, "failed_attempts": 0}
+res = {"valid": [], "scores": {}, "notes": 0, "failed_attempts": 0, "untimed": []}
+keys = {"iopub.status.busy", "iopub.execute_input", "shell.execute_reply", "iopub.status.idle"}
 for f in sorted(glob.glob(d + "/trials/*.ipynb")):
     nb = nbformat.read(f, as_version=4)
     nbformat.validate(nb)
@@ -148,6 +159,9 @@ for f in sorted(glob.glob(d + "/trials/*.ipynb")):
         tb = c.metadata.get("trialbook", {})
         res["notes"] += tb.get("role") == "fix-note"
         res["failed_attempts"] += len(tb.get("failed_attempts", []))
+        # nbclient's timing keys on every cell that ran to its end.
+        if c.cell_type == "code" and c.get("execution_count") and not keys <= set(c.metadata.get("execution", {})):
+            res["untimed"].append("%s cell %s: %s" % (f, c.id, sorted(c.metadata.get("execution", {}))))
 for n in (1, 2):
     oof = np.load(d + "/trials/%03d/oof.npy" % n); ho = np.load(d + "/trials/%03d/holdout.npy" % n)
     per = [rmse(ytr[f["valid"]], oof[f["valid"]]) for f in folds]
@@ -159,12 +173,16 @@ print(json.dumps(res))
 		Scores         map[string]struct{ CV, Holdout float64 }
 		Notes          int
 		FailedAttempts int `json:"failed_attempts"`
+		Untimed        []string
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if len(res.Valid) != 6 {
 		t.Errorf("%d notebooks validated, want 6", len(res.Valid))
+	}
+	if len(res.Untimed) > 0 {
+		t.Errorf("cells without nbclient's metadata.execution keys: %s", res.Untimed)
 	}
 	if res.Notes < 1 || res.FailedAttempts < 1 {
 		t.Errorf("fix notes %d, failed attempts in metadata %d; want both recorded", res.Notes, res.FailedAttempts)
@@ -178,6 +196,40 @@ print(json.dumps(res))
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".trialbook", "labels.json")); err != nil {
 		t.Error(err)
+	}
+}
+
+// checkDecisions replays the journal's decisions in the order they were
+// made (with workers, the order trials finished, not their numbers): each
+// must be what the keep rule says against the best before it, and each
+// names the best after it.
+func checkDecisions(t *testing.T, events []journal.Event) {
+	t.Helper()
+	m, err := LookupMetric("rmse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var best *journal.Score
+	bestN := 0
+	decided := 0
+	for _, e := range events {
+		if e.Type != journal.TrialKept && e.Type != journal.TrialDiscarded {
+			continue
+		}
+		decided++
+		keep, _ := Decide(m, e.Score, bestN, best)
+		if keep != (e.Type == journal.TrialKept) {
+			t.Errorf("seq %d: trial %d was %s against trial %d's %+v; the keep rule says keep=%v", e.Seq, e.Trial, e.Type, bestN, best, keep)
+		}
+		if keep {
+			best, bestN = e.Score, e.Trial
+		}
+		if e.Best != bestN {
+			t.Errorf("seq %d: %s names trial %d as the best, want %d", e.Seq, e.Type, e.Best, bestN)
+		}
+	}
+	if decided == 0 {
+		t.Error("no trial was decided")
 	}
 }
 
@@ -238,7 +290,8 @@ func TestInterruptAndResume(t *testing.T) {
 }
 
 // TestCellTimeLimit fails a trial whose cell runs past the problem's
-// per-cell limit, and the next trial still runs.
+// per-cell limit, restarts a kernel that ignores the interrupt, and the next
+// trial still runs; kernel.started names the GPU the kernel was given.
 func TestCellTimeLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kernels")
@@ -249,11 +302,12 @@ func TestCellTimeLimit(t *testing.T) {
 	p.Budget.CellTime = 8 * time.Second
 	ag := &agent.Scripted{Trials: []agent.Trial{
 		{Title: "stuck", Cells: []string{"import threading\nthreading.Event().wait(600)"}},
+		{Title: "deaf", Cells: []string{"import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(600)"}},
 		{Title: "mean", Cells: []string{"oof = np.full(len(X), y.mean()); hold = np.full(len(X_holdout), y.mean())", handBack}},
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	snap, err := Run(ctx, Options{Dir: dir, Problem: p, Agent: ag, AgentName: "scripted", Spec: spec, Log: zerolog.Nop()})
+	snap, err := Run(ctx, Options{Dir: dir, Problem: p, Agent: ag, AgentName: "scripted", Spec: spec, GPUs: []string{"7"}, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +315,35 @@ func TestCellTimeLimit(t *testing.T) {
 	if row.Status != journal.TrialStatusFailed || !strings.Contains(row.Reason, "per-cell time limit of 8s") {
 		t.Errorf("trial 1: %s (%s), want failed on the per-cell limit", row.Status, row.Reason)
 	}
-	if row, _ := snap.Trial(2); row.Status != journal.TrialStatusKept {
-		t.Errorf("trial 2: %s (%s), want kept", row.Status, row.Reason)
+	// A cell that ignores the interrupt gets its kernel restarted.
+	row, _ = snap.Trial(2)
+	if row.Status != journal.TrialStatusFailed || !strings.Contains(row.Reason, "per-cell time limit of 8s") {
+		t.Errorf("trial 2: %s (%s), want failed on the per-cell limit", row.Status, row.Reason)
+	}
+	if row, _ := snap.Trial(3); row.Status != journal.TrialStatusKept {
+		t.Errorf("trial 3: %s (%s), want kept", row.Status, row.Reason)
+	}
+	events, err := journal.ReadFile(filepath.Join(dir, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := map[int]string{}
+	started := map[int]string{}
+	for _, e := range events {
+		switch e.Type {
+		case journal.KernelRestarted:
+			restarted[e.Trial] = e.Kernel
+		case journal.KernelStarted:
+			started[e.Trial] = e.Kernel
+			if e.GPU != "7" {
+				t.Errorf("trial %d: kernel.started on GPU %q, want the 7 in CUDA_VISIBLE_DEVICES", e.Trial, e.GPU)
+			}
+		}
+	}
+	if _, ok := restarted[1]; ok {
+		t.Error("trial 1's kernel was restarted, though the interrupt stopped its cell")
+	}
+	if k, ok := restarted[2]; !ok || k != started[2] {
+		t.Errorf("trial 2: kernel.restarted for %q (started %q), want one for its kernel", k, started[2])
 	}
 }

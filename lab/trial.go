@@ -14,6 +14,7 @@ import (
 	"trialbook/ipynb"
 	"trialbook/journal"
 	"trialbook/kernel"
+	"trialbook/runner"
 )
 
 // Cell metadata keys the harness writes.
@@ -69,6 +70,9 @@ func (e *experiment) runTrial(ctx context.Context, pool *kernel.Pool, n int, t a
 	if _, err := e.emit(journal.Event{Type: journal.TrialStarted, Trial: n, Title: t.Title, Notebook: rel, Kernel: k.ID()}); err != nil {
 		return err
 	}
+	if _, err := e.emit(journal.Event{Type: journal.KernelStarted, Trial: n, Kernel: k.ID(), GPU: k.Env("CUDA_VISIBLE_DEVICES")}); err != nil {
+		return err
+	}
 	trialCtx := ctx
 	if d := e.p.Budget.TrialTime; d > 0 {
 		var cancel context.CancelFunc
@@ -76,13 +80,14 @@ func (e *experiment) runTrial(ctx context.Context, pool *kernel.Pool, n int, t a
 		defer cancel()
 	}
 	spent := t.Usage
-	err = e.runCells(trialCtx, k, nb, path, n, t, &spent)
+	r := e.newCellRun(k, nb, path, n)
+	err = e.runCells(trialCtx, r, t, &spent)
 	dur := journal.Duration(time.Since(started))
 	var tf *trialFailure
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		_ = nb.WriteFile(path)
+		_ = r.save()
 		return e.interrupted(n, ctx)
 	case errors.Is(err, kernel.ErrKernelDied):
 		if _, err2 := e.emit(journal.Event{Type: journal.KernelDied, Trial: n, Kernel: k.ID(), Reason: err.Error()}); err2 != nil {
@@ -109,7 +114,7 @@ func (e *experiment) runTrial(ctx context.Context, pool *kernel.Pool, n int, t a
 		return e.failWith(n, dur, spent, err.Error())
 	}
 	nb.Metadata[metaKey] = mergeMeta(nb.Metadata[metaKey], map[string]any{"score": score})
-	if err := nb.WriteFile(path); err != nil {
+	if err := r.save(); err != nil {
 		return e.failWith(n, dur, spent, fmt.Sprintf("writing %s: %v", rel, err))
 	}
 	if _, err := e.emit(journal.Event{Type: journal.TrialFinished, Trial: n, Score: score, Duration: dur, Usage: usage(spent)}); err != nil {
@@ -173,11 +178,104 @@ func (e *experiment) notebook(n int, t agent.Trial) *ipynb.Notebook {
 	return nb
 }
 
-// runCells executes the notebook's code cells in order, saving after each;
-// a failing agent cell goes back to the agent for a fix, re-run in the same
-// kernel.
-func (e *experiment) runCells(ctx context.Context, k *kernel.Kernel, nb *ipynb.Notebook, path string, n int, t agent.Trial, spent *agent.Usage) error {
-	out := ipynb.NewOutputBuilder(nb, 1<<20)
+// cellRun is one trial's session on its kernel and what the runner's
+// callbacks need to stream the cells' progress to the journal.
+type cellRun struct {
+	e    *experiment
+	n    int
+	k    *kernel.Kernel
+	sess *runner.Session
+	// err is the first journal error a callback met; the cell loop returns it.
+	err error
+	// Throttled cell.output: the tail of the cell's latest stream output, sent
+	// at most once a second; pending is text not sent yet.
+	last    time.Time
+	pending string
+}
+
+// newCellRun prepares nb to run on k through a runner session that saves to
+// path after every cell and streams events.
+func (e *experiment) newCellRun(k *kernel.Kernel, nb *ipynb.Notebook, path string, n int) *cellRun {
+	r := &cellRun{e: e, n: n, k: k}
+	r.sess = runner.NewSession(k, nb, runner.Options{
+		Timeout:        e.p.Budget.CellTime,
+		MaxOutputBytes: maxCellOutput,
+		Path:           path,
+		OnCellStarted:  r.started,
+		OnOutput:       r.output,
+		OnCellFinished: r.finished,
+	})
+	return r
+}
+
+// maxCellOutput caps what one cell keeps in the trial notebook.
+const maxCellOutput = 1 << 20
+
+func (r *cellRun) emit(ev journal.Event) {
+	if r.err != nil {
+		return
+	}
+	ev.Trial = r.n
+	if _, err := r.e.emit(ev); err != nil {
+		r.err = err
+	}
+}
+
+func (r *cellRun) started(i int, c *ipynb.Cell) {
+	if c.CellType != ipynb.CodeCell {
+		return
+	}
+	r.last, r.pending = time.Time{}, ""
+	r.emit(journal.Event{Type: journal.CellStarted, Cell: &i, Source: c.Source})
+}
+
+func (r *cellRun) output(i int, _ *ipynb.Cell, out *ipynb.Output) {
+	if out.OutputType != ipynb.StreamOutput {
+		return
+	}
+	// out is the cell's stream output so far, already capped by the runner;
+	// only its tail is sent.
+	r.pending = tail(out.Text, journal.OutputTail)
+	if time.Since(r.last) > time.Second {
+		r.flushOutput(i)
+	}
+}
+
+func (r *cellRun) flushOutput(i int) {
+	if r.pending == "" {
+		return
+	}
+	r.last = time.Now()
+	r.emit(journal.Event{Type: journal.CellOutput, Cell: &i, Text: r.pending})
+	r.pending = ""
+}
+
+func (r *cellRun) finished(i int, c *ipynb.Cell, err error) {
+	if c.CellType != ipynb.CodeCell {
+		return
+	}
+	// The last text a cell printed reaches the panel even when it came
+	// within a second of the previous cell.output.
+	r.flushOutput(i)
+	var ce *runner.CellError
+	if errors.As(err, &ce) && ce.Restarted {
+		r.emit(journal.Event{Type: journal.KernelRestarted, Kernel: r.k.ID(), Reason: ce.Error()})
+	}
+	if err == nil {
+		r.emit(journal.Event{Type: journal.CellFinished, Cell: &i})
+	}
+}
+
+// save writes the notebook now, atomically, through the session.
+func (r *cellRun) save() error { return r.sess.Save() }
+
+// runCells executes the notebook's code cells in order through the runner,
+// which saves after each; a failing agent cell goes back to the agent for a
+// fix, re-run in place in the same kernel (the cells before it are not
+// re-run).
+func (e *experiment) runCells(ctx context.Context, r *cellRun, t agent.Trial, spent *agent.Usage) error {
+	nb := r.sess.Notebook()
+	n := r.n
 	for i := 0; i < len(nb.Cells); i++ {
 		c := nb.Cells[i]
 		if c.CellType != ipynb.CodeCell {
@@ -188,46 +286,41 @@ func (e *experiment) runCells(ctx context.Context, k *kernel.Kernel, nb *ipynb.N
 		agentIndex, _ := meta["index"].(int)
 		var failed []any
 		for attempt := 0; ; attempt++ {
-			if _, err := e.emit(journal.Event{Type: journal.CellStarted, Trial: n, Cell: &i, Source: c.Source}); err != nil {
-				return err
+			err := r.sess.RunCell(ctx, i)
+			if r.err != nil {
+				return r.err
 			}
-			reply, err := e.execCell(ctx, k, out, nb, i, n)
-			if werr := nb.WriteFile(path); werr != nil {
-				return fmt.Errorf("saving the notebook: %w", werr)
-			}
-			if err != nil {
-				if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-					return &trialFailure{fmt.Sprintf("cell %d ran past the per-cell time limit of %s", i, e.p.Budget.CellTime)}
-				}
-				return err
-			}
-			var xe *kernel.ExecError
-			if !errors.As(reply.Err(), &xe) {
-				if reply.Err() != nil {
-					return &trialFailure{fmt.Sprintf("cell %d: %v", i, reply.Err())}
-				}
-				if _, err := e.emit(journal.Event{Type: journal.CellFinished, Trial: n, Cell: &i}); err != nil {
-					return err
-				}
+			if err == nil {
 				break
 			}
-			tb := ansi.ReplaceAllString(strings.Join(xe.Traceback, "\n"), "")
-			if _, err := e.emit(journal.Event{Type: journal.CellError, Trial: n, Cell: &i, Ename: xe.Ename, Evalue: xe.Evalue, Text: tail(tb, 4000)}); err != nil {
+			var ce *runner.CellError
+			switch {
+			case !errors.As(err, &ce):
+				return err
+			case errors.Is(err, runner.ErrTimeout):
+				return &trialFailure{fmt.Sprintf("cell %d ran past the per-cell time limit of %s", i, e.p.Budget.CellTime)}
+			case !errors.Is(err, runner.ErrCellFailed):
+				// A dead kernel, a cancelled run, a kernel fault: the caller
+				// tells them apart.
+				return ce.Err
+			}
+			tb := ansi.ReplaceAllString(strings.Join(ce.Traceback, "\n"), "")
+			if _, err := e.emit(journal.Event{Type: journal.CellError, Trial: n, Cell: &i, Ename: ce.EName, Evalue: ce.EValue, Text: tail(tb, 4000)}); err != nil {
 				return err
 			}
-			failed = append(failed, map[string]any{"source": c.Source, "ename": xe.Ename, "evalue": xe.Evalue})
-			why := fmt.Sprintf("cell %d raised %s: %s", i, xe.Ename, xe.Evalue)
+			failed = append(failed, map[string]any{"source": c.Source, "ename": ce.EName, "evalue": ce.EValue})
+			why := fmt.Sprintf("cell %d raised %s: %s", i, ce.EName, ce.EValue)
 			if role != roleCell {
 				return &trialFailure{why + " (in the harness's setup cell)"}
 			}
 			if attempt >= e.p.Agent.FixAttempts {
 				e.noteFixes(nb, i, failed, false)
-				_ = nb.WriteFile(path)
+				_ = r.save()
 				return &trialFailure{fmt.Sprintf("%s; %d fix attempts did not help", why, attempt)}
 			}
 			fix, err := e.opts.Agent.Fix(ctx, agent.FixRequest{
 				State: e.state(), Number: n, Trial: t, Cell: agentIndex, Source: c.Source,
-				Ename: xe.Ename, Evalue: xe.Evalue, Traceback: tb, Attempt: attempt + 1,
+				Ename: ce.EName, Evalue: ce.EValue, Traceback: tb, Attempt: attempt + 1,
 			})
 			if err != nil {
 				fix.Usage = agent.SpentOn(err) // a failed fix may still have cost tokens
@@ -237,7 +330,7 @@ func (e *experiment) runCells(ctx context.Context, k *kernel.Kernel, nb *ipynb.N
 			spent.CostUSD += fix.Usage.CostUSD
 			if err != nil {
 				e.noteFixes(nb, i, failed, false)
-				_ = nb.WriteFile(path)
+				_ = r.save()
 				return &trialFailure{fmt.Sprintf("%s; the agent could not fix it: %v", why, err)}
 			}
 			c.Source = fix.Source
@@ -250,7 +343,7 @@ func (e *experiment) runCells(ctx context.Context, k *kernel.Kernel, nb *ipynb.N
 		if len(failed) > 0 {
 			e.noteFixes(nb, i, failed, true)
 			i++ // skip the note just inserted
-			if err := nb.WriteFile(path); err != nil {
+			if err := r.save(); err != nil {
 				return err
 			}
 		}
@@ -280,47 +373,6 @@ func (e *experiment) noteFixes(nb *ipynb.Notebook, i int, failed []any, fixed bo
 		meta["failed_attempts"] = failed
 	}
 	nb.Cells = append(nb.Cells[:i+1], append([]*ipynb.Cell{note}, nb.Cells[i+1:]...)...)
-}
-
-// execCell runs cell i, collecting outputs into the notebook and streaming
-// its text to the journal at most once a second.
-func (e *experiment) execCell(ctx context.Context, k *kernel.Kernel, out *ipynb.OutputBuilder, nb *ipynb.Notebook, i, n int) (*kernel.ExecuteReply, error) {
-	if d := e.p.Budget.CellTime; d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	c := nb.Cells[i]
-	out.StartCell(i)
-	begin := time.Now().UTC()
-	var text strings.Builder
-	last := time.Time{}
-	reply, err := k.Execute(ctx, c.Source, kernel.ExecuteOptions{StoreHistory: true, OnMessage: func(m *kernel.Message) {
-		if m.RawContent != nil {
-			_, _ = out.Add(m.Header.MsgType, m.RawContent)
-		}
-		if m.Header.MsgType == "stream" {
-			if s, ok := m.Content.(*kernel.Stream); ok {
-				text.WriteString(s.Text)
-				if time.Since(last) > time.Second {
-					last = time.Now()
-					_, _ = e.emit(journal.Event{Type: journal.CellOutput, Trial: n, Cell: &i, Text: tail(text.String(), journal.OutputTail)})
-				}
-			}
-		}
-	}})
-	if reply != nil {
-		ec := reply.ExecutionCount
-		c.ExecutionCount = &ec
-	}
-	c.Metadata["execution"] = map[string]any{
-		"iopub.execute_input": begin.Format(time.RFC3339Nano),
-		"shell.execute_reply": time.Now().UTC().Format(time.RFC3339Nano),
-	}
-	if err == nil && reply == nil {
-		err = errors.New("no reply from the kernel")
-	}
-	return reply, err
 }
 
 func tail(s string, n int) string {

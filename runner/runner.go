@@ -344,6 +344,18 @@ func (s *Session) save() error {
 	return nil
 }
 
+// Save writes the whole notebook to Options.Path now, atomically, and
+// waits for it: for a caller that changed the notebook between cells (a
+// note inserted, metadata added) or after the last one. It does nothing
+// when Options.Path is empty.
+func (s *Session) Save() error {
+	s.snap.Reset()
+	if err := s.save(); err != nil {
+		return err
+	}
+	return s.Flush()
+}
+
 // Flush waits for the save in flight, if any, and returns its error. Run
 // and RunCell flush before they return, so the file is then up to date.
 func (s *Session) Flush() error {

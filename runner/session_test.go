@@ -143,6 +143,21 @@ func TestRunCellFixInPlace(t *testing.T) {
 	if err := s.RunCell(context.Background(), 5); err == nil {
 		t.Error("RunCell(5) on a 2-cell notebook: no error")
 	}
+	// Save writes what the caller changed after the last cell: a note
+	// inserted, notebook metadata.
+	nb.Cells = append(nb.Cells, ipynb.NewMarkdownCell("fixed: dta -> data"))
+	nb.Metadata["score"] = 0.5
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	saved, err = ipynb.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Cells) != 3 || saved.Cells[2].Source != "fixed: dta -> data" || saved.Metadata["score"] == nil {
+		t.Errorf("after Save the file has %d cells and metadata %v, want the note and the score", len(saved.Cells), saved.Metadata)
+	}
+	validate(t, path)
 }
 
 func TestTimeoutInterruptsThenRestarts(t *testing.T) {
