@@ -221,3 +221,37 @@ func TestBuiltinNeverRepeatsAConfiguration(t *testing.T) {
 		s.Trials = append(s.Trials, TrialSummary{Number: n, Title: tr.Title, Tags: tr.Tags, Status: status, CV: cv, Folds: []float64{cv, cv, cv}})
 	}
 }
+
+// TestBuiltinNoSeedBaggingOfASeedlessModel: when the best trial is a ridge
+// regression, refitting it with other seeds would change nothing.
+func TestBuiltinNoSeedBaggingOfASeedlessModel(t *testing.T) {
+	dir := builtinDir(t)
+	p := &specs.Problem{Task: specs.Regression, Target: "y", Metric: specs.Metric{Name: "rmse", Direction: specs.Minimize}, Validation: specs.Validation{Kind: "kfold", Folds: 5}}
+	b, err := NewBuiltin(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := State{Problem: p}
+	sawLinearMove := false
+	for n := 1; n <= 20; n++ {
+		s.Next = n
+		tr, err := b.Propose(context.Background(), s)
+		if err != nil {
+			t.Fatalf("proposal %d: %v", n, err)
+		}
+		if strings.Contains(tr.Title, "seed bagging") {
+			t.Fatalf("trial %d bags seeds of the seedless best trial: %q", n, tr.Title)
+		}
+		sawLinearMove = sawLinearMove || strings.Contains(tr.Title, "Linear baseline with proper preprocessing stronger-regularisation")
+		// The linear baseline stays the best; everything else is worse.
+		cv, status := 200.0+float64(n), "discarded"
+		if tr.Tags[tagKey] == "baseline:linear" {
+			cv, status = 50, "kept"
+			s.Best = n
+		}
+		s.Trials = append(s.Trials, TrialSummary{Number: n, Title: tr.Title, Tags: tr.Tags, Status: status, CV: cv, Folds: []float64{cv, cv, cv}})
+	}
+	if !sawLinearMove {
+		t.Errorf("the linear model's own move was never proposed")
+	}
+}
