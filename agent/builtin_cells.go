@@ -45,7 +45,8 @@ print(f"{Xf.shape[1]} columns ({X.shape[1]} original); steps: {', '.join(sorted(
 const cellModel = `# Model: {{.ModelSummary}}
 import os
 
-from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor,
                               HistGradientBoostingClassifier, HistGradientBoostingRegressor,
@@ -54,7 +55,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 from threadpoolctl import threadpool_limits
 {{.Imports}}
 PARAMS = json.loads({{.ParamsLiteral}})
@@ -63,6 +64,11 @@ PREPROCESS = {{.Preprocess}}
 # several times slower than a single thread.
 N_JOBS = 1
 threadpool_limits(N_JOBS)  # OpenMP and BLAS threads too (HistGradientBoosting, numpy)
+
+
+def as_levels(frame):
+    """Categories as strings, missing values as the level "missing"."""
+    return frame.astype(object).where(frame.notna(), "missing").astype(str)
 
 
 def make_preprocessor(columns):
@@ -78,8 +84,10 @@ def make_preprocessor(columns):
         parts = [("num", SimpleImputer(strategy="median") if PREPROCESS == "tree-imputed" else "passthrough", num),
                  ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1), low)]
     elif PREPROCESS == "native":
-        # Categories stay strings for a model that encodes them itself (CatBoost).
-        parts = [("num", "passthrough", num), ("cat", fill, low)]
+        # Categories stay strings for a model that encodes them itself (CatBoost);
+        # a column with no value in a fold stays, as the level "missing".
+        parts = [("num", "passthrough", num),
+                 ("cat", FunctionTransformer(as_levels, feature_names_out="one-to-one"), low)]
     else:
         parts = [("num", SimpleImputer(strategy="median"), num)]
     if high:
@@ -104,8 +112,24 @@ def make_single(seed, columns):
     est = {{.ModelExpr}}
     model = Pipeline([("pre", make_preprocessor(columns)), ("model", est)])
     if "log_target" in STEPS:
-        model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1)
+        model = LogTarget(model)
     return model
+
+
+class LogTarget(RegressorMixin, BaseEstimator):
+    """Fits on log1p(target) and predicts expm1, so scores stay on the original scale.
+    Unlike TransformedTargetRegressor it fits the model it is given, without cloning it
+    (CatBoost with cat_features cannot be cloned)."""
+
+    def __init__(self, regressor):
+        self.regressor = regressor
+
+    def fit(self, X_, y_):
+        self.regressor_ = self.regressor.fit(X_, np.log1p(y_))
+        return self
+
+    def predict(self, X_):
+        return np.expm1(self.regressor_.predict(X_))
 
 
 class SeedBag:
