@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -99,7 +100,14 @@ func TestExampleJournals(t *testing.T) {
 		writeExample(t, "testdata/three-trials.jsonl", exampleEvents())
 		writeExample(t, "testdata/running.jsonl", exampleEvents()[:runningUpTo])
 	}
-	for _, name := range []string{"three-trials", "running"} {
+	// Every testdata/*.jsonl, hand-written ones too (llm-usage.jsonl: an LLM
+	// agent's token usage, a fixed cell, an ensemble that is used).
+	files, err := filepath.Glob(filepath.Join("testdata", "*.jsonl"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("example journals in testdata: %v %v", files, err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
 		t.Run(name, func(t *testing.T) {
 			events, err := ReadFile(filepath.Join("testdata", name+".jsonl"))
 			if err != nil {

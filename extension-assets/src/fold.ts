@@ -110,6 +110,11 @@ export class SnapshotFold {
         break;
       case 'experiment.started':
       case 'experiment.resumed':
+        // A run may change the budget (trialbook run --trials N).
+        if (e.problem) {
+          s.problem = { ...e.problem };
+          s.counts.total = e.problem.trials ?? 0;
+        }
         if (!s.startedAt) {
           s.startedAt = e.time;
         }

@@ -7,6 +7,16 @@ import { h, s } from './dom';
 import { LinkState, PanelModel } from './model';
 import { parseServiceUrl, Connection, ServiceError } from './service';
 import { Created, NewExperiment, Snapshot, TrialRow } from './tokens';
+import {
+  anyUsage,
+  byCost,
+  ensembleMembers,
+  ensembleStatus,
+  formatCost,
+  formatTokens,
+  totalTokens,
+  usageSummary
+} from './usage';
 
 /** What the panel asks of the application. */
 export interface PanelActions {
@@ -18,7 +28,7 @@ export interface PanelActions {
   saveConnection(c: Connection): Promise<void>;
 }
 
-type SortKey = 'trial' | 'title' | 'score' | 'status' | 'time';
+type SortKey = 'trial' | 'title' | 'score' | 'status' | 'time' | 'cost';
 
 const LINK_TEXT: Record<LinkState, string> = {
   unconfigured: 'Not configured',
@@ -339,7 +349,8 @@ export class TrialbookPanel extends Widget {
               (c.interrupted ? ` · ${c.interrupted} interrupted` : '') +
               (c.running ? ` · ${c.running} running` : '')
           )
-        )
+        ),
+        ...this._renderUsage(snap)
       ),
       snap.error ? h('p', { className: 'tb-Error', role: 'alert' }, snap.error) : null,
       h(
@@ -351,6 +362,28 @@ export class TrialbookPanel extends Widget {
       ),
       this._model.actionError ? h('p', { className: 'tb-Error', role: 'alert' }, this._model.actionError) : null
     );
+  }
+
+  /** The agent's tokens and estimated cost over the experiment, when it spent any. */
+  private _renderUsage(snap: Snapshot): HTMLElement[] {
+    const text = usageSummary(snap.usage);
+    if (!text) {
+      return [];
+    }
+    const u = snap.usage;
+    return [
+      h('dt', {}, 'Agent usage'),
+      h(
+        'dd',
+        {
+          'data-tb': 'usage',
+          'data-tokens': totalTokens(u),
+          'data-cost': String(u?.costUSD ?? 0),
+          title: 'Tokens the LLM agent spent on all trials, and their estimated cost'
+        },
+        text
+      )
+    ];
   }
 
   private _elapsed(snap: Snapshot): number {
@@ -438,9 +471,7 @@ export class TrialbookPanel extends Widget {
             )
           )
         : h('p', { className: 'tb-Muted' }, 'No kept trial yet.'),
-      snap.ensemble?.score
-        ? h('p', { className: 'tb-Muted' }, `Ensemble CV ${formatScore(snap.ensemble.score.cv)}`)
-        : null,
+      this._renderEnsemble(snap, metric),
       snap.report
         ? h(
             'p',
@@ -458,6 +489,51 @@ export class TrialbookPanel extends Widget {
             )
           )
         : null
+    );
+  }
+
+  /** The latest ensemble: its scores, its members, and whether predictions use it. */
+  private _renderEnsemble(snap: Snapshot, metric: string): HTMLElement | null {
+    const e = snap.ensemble;
+    const st = ensembleStatus(e);
+    if (!e?.score || !st) {
+      return null;
+    }
+    const holdout = e.score.holdout;
+    const verdict = st.used === undefined ? 'unknown' : st.used ? 'used' : 'not used';
+    return h(
+      'div',
+      { className: 'tb-Ensemble', 'data-tb': 'ensemble', 'data-used': verdict },
+      h(
+        'h5',
+        {},
+        'Ensemble ',
+        h(
+          'span',
+          { className: `tb-Badge tb-Badge-${st.used ? 'kept' : 'discarded'}`, 'data-tb': 'ensemble-used' },
+          st.used === undefined ? 'use unknown' : st.used ? 'used' : 'not used'
+        )
+      ),
+      h(
+        'dl',
+        { className: 'tb-Facts' },
+        h('dt', {}, `CV ${metric}`),
+        h(
+          'dd',
+          { 'data-tb': 'ensemble-cv', 'data-value': String(e.score.cv) },
+          formatScore(e.score.cv),
+          e.score.cvStd ? h('span', { className: 'tb-Muted' }, ` ± ${formatScore(e.score.cvStd)}`) : null
+        ),
+        h('dt', {}, 'Holdout'),
+        h(
+          'dd',
+          { 'data-tb': 'ensemble-holdout', 'data-value': holdout === undefined || holdout === null ? '' : String(holdout) },
+          formatScore(holdout)
+        ),
+        ensembleMembers(e) ? h('dt', {}, 'Blend') : null,
+        ensembleMembers(e) ? h('dd', { 'data-tb': 'ensemble-members' }, ensembleMembers(e)) : null
+      ),
+      st.why ? h('p', { className: 'tb-Muted', 'data-tb': 'ensemble-why' }, st.why) : null
     );
   }
 
@@ -554,6 +630,7 @@ export class TrialbookPanel extends Widget {
         )
       );
     };
+    const usage = anyUsage(snap.leaderboard);
     const open = (r: TrialRow) => {
       if (r.notebook) {
         this._actions.openNotebook(this._model.notebookPath(r.notebook));
@@ -566,7 +643,7 @@ export class TrialbookPanel extends Widget {
       h(
         'table',
         { className: 'tb-Table', 'aria-label': 'Trials' },
-        h('thead', {}, h('tr', {}, header('trial', '#'), header('title', 'Title'), header('score', 'Score'), header('status', 'Status'), header('time', 'Time'))),
+        h('thead', {}, h('tr', {}, header('trial', '#'), header('title', 'Title'), header('score', 'Score'), header('status', 'Status'), header('time', 'Time'), usage ? header('cost', 'Usage') : null)),
         h(
           'tbody',
           {},
@@ -589,7 +666,8 @@ export class TrialbookPanel extends Widget {
               h('td', {}, r.title),
               h('td', { 'data-value': r.score ? String(r.score.cv) : '' }, formatScore(r.score?.cv)),
               h('td', {}, h('span', { className: `tb-Badge tb-Badge-${r.status}` }, r.status)),
-              h('td', {}, r.duration ? formatDuration(r.duration) : '—')
+              h('td', {}, r.duration ? formatDuration(r.duration) : '—'),
+              usage ? this._usageCell(r) : null
             )
           )
         )
@@ -597,9 +675,32 @@ export class TrialbookPanel extends Widget {
     );
   }
 
+  /** A trial's estimated cost over its tokens: what its proposal and fixes spent. */
+  private _usageCell(r: TrialRow): HTMLElement {
+    const u = r.usage;
+    if (!u) {
+      return h('td', { 'data-tb': 'trial-usage' }, '—');
+    }
+    return h(
+      'td',
+      {
+        'data-tb': 'trial-usage',
+        'data-cost': String(u.costUSD ?? 0),
+        'data-tokens': totalTokens(u),
+        title: `${u.inputTokens ?? 0} input + ${u.outputTokens ?? 0} output tokens; the cost is an estimate`
+      },
+      formatCost(u.costUSD ?? 0),
+      h('br', {}),
+      h('span', { className: 'tb-Muted' }, `${formatTokens(totalTokens(u))} tok`)
+    );
+  }
+
   private _sorted(snap: Snapshot): TrialRow[] {
     const { key, asc } = this._sort;
     const rows = [...snap.leaderboard];
+    if (key === 'cost') {
+      return byCost(rows, asc);
+    }
     if (key === 'score') {
       // The leaderboard's own order is best first; descending reverses it.
       return asc ? rows : rows.reverse();

@@ -236,6 +236,17 @@ test('a 3-trial experiment made with the form fills the panel in live', async ()
   assert.equal(await rows.count(), TRIALS);
   const doneSeen = await page.evaluate(() => window.__tbDone);
   assert.deepEqual(doneSeen.filter(d => d !== '0'), ['1', '2', '3'], `done counts shown: ${doneSeen}`);
+  // The built-in agent spends no tokens: no usage columns, no usage line.
+  assert.equal(await panel().getByRole('table', { name: 'Trials' }).getByRole('button', { name: /^Usage/ }).count(), 0);
+  assert.equal(await fact('usage').count(), 0);
+  // The ensemble, when the harness built one, as the journal's last says.
+  const ens = events.filter(e => e.type === 'ensemble.updated').at(-1);
+  if (ens) {
+    assert.equal(Number(await fact('ensemble-cv').getAttribute('data-value')), ens.score.cv);
+    assert.equal(await fact('ensemble').getAttribute('data-used'), ens.data?.used ? 'used' : 'not used');
+  } else {
+    assert.equal(await fact('ensemble').count(), 0);
+  }
 
   // The best trial's link opens its notebook.
   const bestNotebook = events.find(e => e.trial === bestTrial && e.notebook)?.notebook;
@@ -266,6 +277,17 @@ test('sorting the table and opening a trial notebook from it', async () => {
   // The saved outputs of the trial's cells render.
   await nb.locator('.jp-OutputArea-output').first().waitFor({ timeout: 60000 });
   assert.ok((await nb.locator('.jp-OutputArea-output').count()) > 0);
+  // Opened, not touched: the tab is not modified. JupyterLab rewrites the
+  // notebook's kernelspec and language_info once its kernel is ready, so look
+  // after that, and keep looking for a while.
+  await nb.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').waitFor({ timeout: 60000 });
+  const dirty = () => document.querySelector('.lm-DockPanel-tabBar .lm-mod-current')?.classList.contains('jp-mod-dirty');
+  assert.equal(await page.evaluate(dirty), false, 'the trial notebook opened as modified');
+  await assert.rejects(
+    page.waitForFunction(dirty, null, { timeout: 3000, polling: 100 }),
+    /Timeout/,
+    'the trial notebook became modified after its kernel started'
+  );
   await shot('05-trial-notebook');
 });
 
@@ -491,6 +513,56 @@ test('the panel reconnects after the service restarts and misses nothing', async
   const rows = panel().getByRole('table', { name: 'Trials' }).locator('tbody tr');
   assert.equal(await rows.count(), 1, 'no trial twice');
   await shot('11-reconnected');
+});
+
+test('an LLM agent\'s tokens and cost, and an ensemble that is used', async () => {
+  // journal/testdata/llm-usage.jsonl (the Go and unit tests fold it too), as
+  // a finished experiment under the service's root.
+  const src = join(H.repo, 'journal', 'testdata', 'llm-usage.jsonl');
+  const events = H.readJournal(src);
+  mkdirSync(join(root, 'llm-usage'));
+  writeFileSync(join(root, 'llm-usage', 'journal.jsonl'), readFileSync(src));
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('#trialbook-panel select[aria-label="Experiment"] option')].some(o => o.value === 'llm-usage')
+  , null, { timeout: 30000 });
+  await panel().getByLabel('Experiment', { exact: true }).selectOption('llm-usage');
+  await fact('usage').waitFor({ timeout: 30000 });
+
+  // Each row: the usage of the trial's last event that carries one.
+  const table = panel().getByRole('table', { name: 'Trials' });
+  await table.getByRole('button', { name: /^Usage/ }).waitFor();
+  const trials = [...new Set(events.filter(e => e.trial).map(e => e.trial))];
+  assert.equal(await table.locator('tbody tr').count(), trials.length);
+  let tokens = 0;
+  let cost = 0;
+  for (const n of trials) {
+    const u = events.filter(e => e.trial === n && e.usage).at(-1).usage;
+    const row = table.locator(`tbody tr[data-trial="${n}"]`);
+    const cell = row.locator('[data-tb="trial-usage"]');
+    assert.equal(Number(await cell.getAttribute('data-tokens')), u.inputTokens + u.outputTokens, `trial ${n} tokens`);
+    assert.equal(Number(await cell.getAttribute('data-cost')), u.costUSD, `trial ${n} cost`);
+    assert.match(await cell.innerText(), /^\$[\d.]+\s+[\d.]+k? tok$/);
+    tokens += u.inputTokens + u.outputTokens;
+    cost += u.costUSD;
+  }
+  assert.equal(Number(await fact('usage').getAttribute('data-tokens')), tokens);
+  assert.ok(Math.abs(Number(await fact('usage').getAttribute('data-cost')) - cost) < 1e-9);
+  assert.match(await fact('usage').innerText(), /tokens \(.* in, .* out\) · ~\$\d/);
+
+  // Sorting by cost, most expensive first.
+  await table.getByRole('button', { name: /^Usage/ }).click();
+  await table.getByRole('button', { name: /^Usage/ }).click();
+  const costs = await table.locator('tbody [data-tb="trial-usage"]').evaluateAll(tds => tds.map(td => Number(td.getAttribute('data-cost'))));
+  assert.deepEqual(costs, [...costs].sort((a, b) => b - a));
+
+  // The Best section: the ensemble's CV and holdout, and that it is used.
+  const ens = events.filter(e => e.type === 'ensemble.updated').at(-1);
+  assert.equal(Number(await fact('ensemble-cv').getAttribute('data-value')), ens.score.cv);
+  assert.equal(Number(await fact('ensemble-holdout').getAttribute('data-value')), ens.score.holdout);
+  assert.equal(await fact('ensemble').getAttribute('data-used'), 'used');
+  assert.equal(await fact('ensemble-used').innerText(), 'used');
+  await panel().getByRole('region', { name: 'Best trial' }).scrollIntoViewIfNeeded();
+  await shot('13-llm-usage-ensemble');
 });
 
 test('dark theme', async () => {
