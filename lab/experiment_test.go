@@ -69,7 +69,7 @@ func TestRunScriptedTrials(t *testing.T) {
 			ridgeTrial("ridge strong", 100),
 			{Title: "ridge with a typo", Plan: "A typo the agent fixes.", Cells: []string{"ALPHA = 1.0", strings.Replace(ridgeCells, "Ridge(alpha", "Ridgee(alpha", 1), handBack}},
 			{Title: "nan predictions", Cells: []string{"import numpy as np\noof = np.full(len(X), np.nan); hold = np.zeros(len(X_holdout))", handBack}},
-			{Title: "no hand-back", Cells: []string{"x = 1"}},
+			{Title: "no hand-back", Cells: []string{"for i in range(3000):\n    print('line', i)"}},
 			{Title: "wrong length", Cells: []string{"import numpy as np\nnp.save(ARTIFACTS / 'oof.npy', np.zeros(3)); np.save(ARTIFACTS / 'holdout.npy', np.zeros(len(X_holdout)))"}},
 			{Title: "kernel dies", Cells: []string{"import os\nos._exit(3)"}},
 		},
@@ -109,9 +109,13 @@ func TestRunScriptedTrials(t *testing.T) {
 	checkDecisions(t, events)
 	kernels := map[int]journal.Event{}
 	var sawError, sawFixed, sawDied bool
+	var lastOutput *journal.Event
 	for _, e := range events {
 		if e.Type == journal.KernelStarted {
 			kernels[e.Trial] = e
+		}
+		if e.Trial == 4 && e.Type == journal.CellOutput {
+			lastOutput = &e
 		}
 		if e.Trial == 6 && e.Type == journal.KernelDied {
 			sawDied = true
@@ -128,6 +132,11 @@ func TestRunScriptedTrials(t *testing.T) {
 	}
 	if !sawDied {
 		t.Error("no kernel.died event for trial 6")
+	}
+	// The panel gets the tail of what a cell printed, bounded, up to its
+	// last line.
+	if lastOutput == nil || len(lastOutput.Text) > journal.OutputTail || !strings.HasSuffix(lastOutput.Text, "\nline 2999\n") {
+		t.Errorf("trial 4's last cell.output = %+v, want at most %d bytes ending with the last line printed", lastOutput, journal.OutputTail)
 	}
 	for n := 1; n <= 6; n++ {
 		if k, ok := kernels[n]; !ok || k.Kernel == "" {
@@ -159,8 +168,10 @@ for f in sorted(glob.glob(d + "/trials/*.ipynb")):
         tb = c.metadata.get("trialbook", {})
         res["notes"] += tb.get("role") == "fix-note"
         res["failed_attempts"] += len(tb.get("failed_attempts", []))
-        # nbclient's timing keys on every cell that ran to its end.
-        if c.cell_type == "code" and c.get("execution_count") and not keys <= set(c.metadata.get("execution", {})):
+        # nbclient's timing keys on every cell that ran to its end (a cell
+        # whose kernel died never got its reply).
+        died = any(o.get("ename") == "DeadKernelError" for o in c.get("outputs", []))
+        if c.cell_type == "code" and c.get("execution_count") and not died and not keys <= set(c.metadata.get("execution", {})):
             res["untimed"].append("%s cell %s: %s" % (f, c.id, sorted(c.metadata.get("execution", {}))))
 for n in (1, 2):
     oof = np.load(d + "/trials/%03d/oof.npy" % n); ho = np.load(d + "/trials/%03d/holdout.npy" % n)

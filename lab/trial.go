@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"trialbook/agent"
 	"trialbook/ipynb"
@@ -187,10 +188,12 @@ type cellRun struct {
 	sess *runner.Session
 	// err is the first journal error a callback met; the cell loop returns it.
 	err error
-	// Throttled cell.output: the tail of the cell's latest stream output, sent
-	// at most once a second; pending is text not sent yet.
-	last    time.Time
-	pending string
+	// Throttled cell.output: text is the tail of what the running cell
+	// printed (never more than journal.OutputTail bytes, however much it
+	// prints), sent at most once a second; unsent says text changed since.
+	last   time.Time
+	text   string
+	unsent bool
 }
 
 // newCellRun prepares nb to run on k through a runner session that saves to
@@ -225,29 +228,31 @@ func (r *cellRun) started(i int, c *ipynb.Cell) {
 	if c.CellType != ipynb.CodeCell {
 		return
 	}
-	r.last, r.pending = time.Time{}, ""
+	r.last, r.text, r.unsent = time.Time{}, "", false
 	r.emit(journal.Event{Type: journal.CellStarted, Cell: &i, Source: c.Source})
 }
 
 func (r *cellRun) output(i int, _ *ipynb.Cell, out *ipynb.Output) {
-	if out.OutputType != ipynb.StreamOutput {
+	if out.OutputType != ipynb.StreamOutput || out.Text == "" {
 		return
 	}
-	// out is the cell's stream output so far, already capped by the runner;
-	// only its tail is sent.
-	r.pending = tail(out.Text, journal.OutputTail)
+	if len(out.Text) >= journal.OutputTail {
+		r.text = tail(out.Text, journal.OutputTail)
+	} else {
+		r.text = tail(r.text+out.Text, journal.OutputTail)
+	}
+	r.unsent = true
 	if time.Since(r.last) > time.Second {
 		r.flushOutput(i)
 	}
 }
 
 func (r *cellRun) flushOutput(i int) {
-	if r.pending == "" {
+	if !r.unsent {
 		return
 	}
-	r.last = time.Now()
-	r.emit(journal.Event{Type: journal.CellOutput, Cell: &i, Text: r.pending})
-	r.pending = ""
+	r.last, r.unsent = time.Now(), false
+	r.emit(journal.Event{Type: journal.CellOutput, Cell: &i, Text: r.text})
 }
 
 func (r *cellRun) finished(i int, c *ipynb.Cell, err error) {
@@ -375,11 +380,19 @@ func (e *experiment) noteFixes(nb *ipynb.Notebook, i int, failed []any, fixed bo
 	nb.Cells = append(nb.Cells[:i+1], append([]*ipynb.Cell{note}, nb.Cells[i+1:]...)...)
 }
 
+// tail is the last n bytes of s, or a little less so as not to start in the
+// middle of a UTF-8 sequence.
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[len(s)-n:]
+	s = s[len(s)-n:]
+	for i := 0; i < len(s) && i < utf8.UTFMax; i++ {
+		if utf8.RuneStart(s[i]) {
+			return s[i:]
+		}
+	}
+	return s
 }
 
 // languageInfo is a kernel's language_info as notebook metadata.
