@@ -192,6 +192,24 @@ func TestServeEndToEnd(t *testing.T) {
 			break
 		}
 	}
+	// The run goes on after experiment.finished (it writes the report), and
+	// the temp folder can only be removed once it has exited: wait for the
+	// bridge to say so.
+	for {
+		m := read()
+		if m.Kind == "event" {
+			if m.Event.Seq != seen[len(seen)-1].Seq+1 {
+				t.Fatalf("seq %d after %d", m.Event.Seq, seen[len(seen)-1].Seq)
+			}
+			seen = append(seen, *m.Event)
+		}
+		if m.Kind == "run" {
+			if m.Run.Code != 0 {
+				t.Fatalf("run exited with %+v\n%s", m.Run, readRunLog(root))
+			}
+			break
+		}
+	}
 	var v bridge.View
 	c.call("GET", "/api/experiments/houses", "", &v)
 	fromJournal, err := journal.ReadFile(filepath.Join(root, "houses", journal.FileName))
