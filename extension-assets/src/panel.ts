@@ -124,11 +124,17 @@ export class TrialbookPanel extends Widget {
     this._renderHeader();
     this._renderConnectForm();
     this._renderToolbar();
+    // and the table where it was scrolled to.
+    const scrollLeft = this._body.querySelector('.tb-TableScroll')?.scrollLeft ?? 0;
     this._body.replaceChildren(this._mode === 'new' ? this._newForm.node : this._renderExperiment());
     if (row) {
-      this._body.querySelector<HTMLElement>(`tr[data-trial="${row.getAttribute('data-trial')}"]`)?.focus();
+      this._body.querySelector<HTMLElement>(`tr[data-trial="${row.getAttribute('data-trial')}"]`)?.focus({ preventScroll: true });
     } else if (sortKey) {
-      this._body.querySelector<HTMLElement>(`.tb-SortButton[data-key="${sortKey}"]`)?.focus();
+      this._body.querySelector<HTMLElement>(`.tb-SortButton[data-key="${sortKey}"]`)?.focus({ preventScroll: true });
+    }
+    const scroller = this._body.querySelector('.tb-TableScroll');
+    if (scroller) {
+      scroller.scrollLeft = scrollLeft;
     }
   }
 
@@ -640,34 +646,40 @@ export class TrialbookPanel extends Widget {
       'section',
       { className: 'tb-Section', 'aria-label': 'Trials' },
       h('h4', {}, 'Trials'),
+      // Narrower than the table (a Usage column, a narrow sidebar): it
+      // scrolls sideways rather than squeezing titles to a letter a line.
       h(
-        'table',
-        { className: 'tb-Table', 'aria-label': 'Trials' },
-        h('thead', {}, h('tr', {}, header('trial', '#'), header('title', 'Title'), header('score', 'Score'), header('status', 'Status'), header('time', 'Time'), usage ? header('cost', 'Usage') : null)),
+        'div',
+        { className: 'tb-TableScroll' },
         h(
-          'tbody',
-          {},
-          rows.map(r =>
-            h(
-              'tr',
-              {
-                tabindex: 0,
-                className: `tb-Row tb-Row-${r.status}`,
-                'data-trial': r.trial,
-                title: r.reason ? `${r.status}: ${r.reason}` : `Open ${r.notebook}`,
-                onclick: () => open(r),
-                onkeydown: (ev: Event) => {
-                  if ((ev as KeyboardEvent).key === 'Enter') {
-                    open(r);
+          'table',
+          { className: 'tb-Table', 'aria-label': 'Trials' },
+          h('thead', {}, h('tr', {}, header('trial', '#'), header('title', 'Title'), header('score', 'Score'), header('status', 'Status'), header('time', 'Time'), usage ? header('cost', 'Usage') : null)),
+          h(
+            'tbody',
+            {},
+            rows.map(r =>
+              h(
+                'tr',
+                {
+                  tabindex: 0,
+                  className: `tb-Row tb-Row-${r.status}`,
+                  'data-trial': r.trial,
+                  title: r.reason ? `${r.status}: ${r.reason}` : `Open ${r.notebook}`,
+                  onclick: () => open(r),
+                  onkeydown: (ev: Event) => {
+                    if ((ev as KeyboardEvent).key === 'Enter') {
+                      open(r);
+                    }
                   }
-                }
-              },
-              h('td', {}, String(r.trial)),
-              h('td', {}, r.title),
-              h('td', { 'data-value': r.score ? String(r.score.cv) : '' }, formatScore(r.score?.cv)),
-              h('td', {}, h('span', { className: `tb-Badge tb-Badge-${r.status}` }, r.status)),
-              h('td', {}, r.duration ? formatDuration(r.duration) : '—'),
-              usage ? this._usageCell(r) : null
+                },
+                h('td', {}, String(r.trial)),
+                h('td', {}, h('span', { className: 'tb-RowTitle' }, r.title)),
+                h('td', { 'data-value': r.score ? String(r.score.cv) : '' }, formatScore(r.score?.cv)),
+                h('td', {}, h('span', { className: `tb-Badge tb-Badge-${r.status}` }, r.status)),
+                h('td', {}, r.duration ? formatDuration(r.duration) : '—'),
+                usage ? this._usageCell(r) : null
+              )
             )
           )
         )

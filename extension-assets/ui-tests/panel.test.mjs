@@ -563,6 +563,11 @@ test('an LLM agent\'s tokens and cost, and an ensemble that is used', async () =
   assert.equal(await fact('ensemble-used').innerText(), 'used');
   await panel().getByRole('region', { name: 'Best trial' }).scrollIntoViewIfNeeded();
   await shot('13-llm-usage-ensemble');
+  // Clicking Usage scrolled the table sideways to it; back to the titles.
+  await panel().locator('.tb-TableScroll').evaluate(el => {
+    el.scrollLeft = 0;
+  });
+  await panel().getByRole('region', { name: 'Trials' }).screenshot({ path: join(H.artifacts, '14-llm-usage-table.png') });
 });
 
 test('dark theme', async () => {
