@@ -62,5 +62,12 @@
 // other types (comms, anything new) are kept as json.RawMessage. wire.go
 // frames and signs them (identities, <IDS|MSG>, HMAC-SHA256 over the exact
 // bytes received, compared in constant time; a bad signature is dropped and
-// counted in Stats). zmtp.go carries frames over ZMTP using zmq4's Conn.
+// counted in Stats). zmtp.go carries frames over ZMTP using zmq4's Conn for
+// the handshake and its own frame reader, which keeps at most
+// StartOptions.MaxMessage bytes of a frame: a kernel sends all the text a
+// cell printed in ~0.2 s as one message, which can be gigabytes. The rest of
+// a longer frame is hashed as it streams past (the signature is checked on
+// all of it) and dropped; a cut stream message keeps its text prefix and
+// ends with a "[... N bytes dropped by trialbook ...]" note, any other cut
+// message becomes a stderr note, counted in Stats.Truncated.
 package kernel

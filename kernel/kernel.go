@@ -53,6 +53,16 @@ type StartOptions struct {
 	// per Execute, in bytes; 0 means no cap. Text past the cap is dropped
 	// and a single note says how much.
 	MaxOutput int
+	// MaxMessage bounds the bytes kept of one frame of a message the kernel
+	// sends (its content, in practice), so memory stays bounded when a cell
+	// prints gigabytes at once: ipykernel sends all the text printed in
+	// ~0.2 s as one message. The rest of a longer frame is read, checked
+	// against the signature and dropped: a stream message keeps the text
+	// that fit and ends with a note; any other message becomes a stderr
+	// note (counted in Stats.Truncated). Memory per message is then a few
+	// times MaxMessage. 0 means DefaultMaxMessage; < 0 no bound; at least
+	// 1 KiB is kept of any frame.
+	MaxMessage int
 	// StartTimeout bounds the wait for the kernel to be ready; default 60s.
 	StartTimeout time.Duration
 	// Output receives the kernel process's own stdout and stderr (not cell
@@ -60,11 +70,17 @@ type StartOptions struct {
 	Output io.Writer
 }
 
+// DefaultMaxMessage is StartOptions.MaxMessage when it is 0.
+const DefaultMaxMessage = 64 << 20
+
 // Stats counts messages the client received and did not use.
 type Stats struct {
 	BadSignature int64 // dropped: missing or wrong HMAC
 	Malformed    int64 // dropped: bad framing or JSON
 	Unclaimed    int64 // well-formed, but no request is waiting for them
+	// Truncated counts messages over StartOptions.MaxMessage, delivered
+	// cut short (stream text) or as a note in place of their content.
+	Truncated int64
 }
 
 // Kernel is a running kernel and the client connected to it. Its methods are
@@ -87,7 +103,7 @@ type Kernel struct {
 	reqMu sync.Mutex
 	reqs  map[string]*request
 
-	badSig, malformed, unclaimed atomic.Int64
+	badSig, malformed, unclaimed, truncated atomic.Int64
 
 	remote Remote // set by Attach: the kernel runs elsewhere
 }
@@ -148,7 +164,7 @@ func (k *Kernel) Connection() ConnectionInfo {
 
 // Stats returns counts of dropped and unclaimed messages.
 func (k *Kernel) Stats() Stats {
-	return Stats{BadSignature: k.badSig.Load(), Malformed: k.malformed.Load(), Unclaimed: k.unclaimed.Load()}
+	return Stats{BadSignature: k.badSig.Load(), Malformed: k.malformed.Load(), Unclaimed: k.unclaimed.Load(), Truncated: k.truncated.Load()}
 }
 
 // Pid returns the kernel process id (also its process group id), or 0.
@@ -482,7 +498,7 @@ func (k *Kernel) connect(ctx context.Context, p *process, conn ConnectionInfo) e
 	// rather than five leaves the CPU to the starting kernel.
 	errs := make(chan error, len(dials))
 	dialOne := func(d dial) {
-		ch, err := dialChannel(ctx, d.name, conn.Endpoint(d.port), d.typ, d.id)
+		ch, err := dialChannel(ctx, d.name, conn.Endpoint(d.port), d.typ, d.id, k.maxMessage(), p.sess.newMAC())
 		if err == nil {
 			*d.dst = ch
 		}
@@ -657,18 +673,31 @@ func (k *Kernel) lookup(id string) *request {
 	return k.reqs[id]
 }
 
+// maxMessage is the frame limit for the channels: StartOptions.MaxMessage,
+// DefaultMaxMessage for 0, and 0 (none) when negative.
+func (k *Kernel) maxMessage() int {
+	switch n := k.opts.MaxMessage; {
+	case n == 0:
+		return DefaultMaxMessage
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
+}
+
 // readLoop receives, verifies and routes messages from one socket until the
 // process's sockets are closed.
 func (k *Kernel) readLoop(p *process, ch *channel) {
 	defer p.readers.Done()
 	for {
-		frames, err := ch.recv()
+		w, err := ch.recv()
 		if err != nil {
 			// Closed by us, or the kernel went away: process exit and the
 			// heartbeat report that.
 			return
 		}
-		m, err := p.sess.decode(frames)
+		m, err := p.sess.decodeWire(w, ch.limit)
 		if err != nil {
 			if errors.Is(err, ErrBadSignature) {
 				k.badSig.Add(1)
@@ -677,6 +706,10 @@ func (k *Kernel) readLoop(p *process, ch *channel) {
 			}
 			k.log.Debug().Err(err).Str("channel", ch.name).Msg("message dropped")
 			continue
+		}
+		if m.cut {
+			k.truncated.Add(1)
+			k.log.Debug().Str("channel", ch.name).Int("limit", ch.limit).Msg("message over the limit cut short")
 		}
 		if !k.route(p, ch.name, m) {
 			return

@@ -94,6 +94,8 @@ type Message struct {
 	// RawContent is the content JSON as received (nil for messages built here).
 	RawContent json.RawMessage
 	Buffers    [][]byte
+
+	cut bool // a frame was over the channel's limit; see cutShort
 }
 
 // Type returns the message's msg_type.

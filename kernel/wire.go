@@ -10,7 +10,11 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+	"unicode/utf8"
 )
+
+// frameNames names the frames after the delimiter, for errors.
+var frameNames = [...]string{"signature", "header", "parent header", "metadata"}
 
 // delimiter separates routing identities from the message on the wire.
 // https://jupyter-client.readthedocs.io/en/stable/messaging.html#the-wire-protocol
@@ -61,6 +65,16 @@ func (s *session) sign(parts ...[]byte) []byte {
 	return out
 }
 
+// newMAC returns a fresh HMAC-SHA256 keyed with the connection key, or nil
+// when the connection has no key; for a channel hashing a frame as it
+// streams past.
+func (s *session) newMAC() func() hash.Hash {
+	if len(s.key) == 0 {
+		return nil
+	}
+	return func() hash.Hash { return hmac.New(sha256.New, s.key) }
+}
+
 // encode returns the ZeroMQ frames of m, signed.
 func (s *session) encode(m *Message) ([][]byte, error) {
 	header, err := json.Marshal(m.Header)
@@ -92,6 +106,17 @@ func (s *session) encode(m *Message) ([][]byte, error) {
 // the exact bytes received and compared in constant time; a message with a
 // bad or missing signature is rejected with ErrBadSignature.
 func (s *session) decode(frames [][]byte) (*Message, error) {
+	return s.decodeWire(&wireMsg{frames: frames}, 0)
+}
+
+// decodeWire is decode for a message whose long frames a channel may have
+// cut at limit bytes (see channel.read). The signature is then checked
+// against the HMAC the channel computed over the full frames. A cut stream
+// message keeps its name and the text that arrived, ending with a note of
+// how much was dropped; any other cut message becomes a stderr stream
+// message saying that its content was dropped. Such a message is marked cut.
+func (s *session) decodeWire(w *wireMsg, limit int) (*Message, error) {
+	frames := w.frames
 	delim := -1
 	for i, f := range frames {
 		if bytes.Equal(f, delimiter) {
@@ -108,9 +133,27 @@ func (s *session) decode(frames [][]byte) (*Message, error) {
 	}
 	sig, header, parent, meta, content := frames[delim+1], frames[delim+2], frames[delim+3], frames[delim+4], frames[delim+5]
 	if len(s.key) > 0 {
-		want := s.sign(header, parent, meta, content)
+		want := w.sig
+		if want == nil {
+			want = s.sign(header, parent, meta, content)
+		}
 		if !hmac.Equal(bytes.ToLower(sig), want) {
 			return nil, ErrBadSignature
+		}
+	}
+	var (
+		cutSize    int64 // the full size of a cut content or buffer frame
+		contentCut bool
+	)
+	for _, c := range w.cut {
+		switch {
+		case c.index < delim:
+			return nil, fmt.Errorf("%w: routing identity of %d bytes, over the %d-byte frame limit", ErrMalformed, c.size, limit)
+		case c.index <= delim+4:
+			return nil, fmt.Errorf("%w: %s of %d bytes, over the %d-byte frame limit", ErrMalformed, frameNames[c.index-delim-1], c.size, limit)
+		default:
+			cutSize = max(cutSize, c.size)
+			contentCut = contentCut || c.index == delim+5
 		}
 	}
 	m := &Message{RawContent: json.RawMessage(content)}
@@ -135,9 +178,115 @@ func (s *session) decode(frames [][]byte) (*Message, error) {
 	if rest := frames[delim+6:]; len(rest) > 0 {
 		m.Buffers = rest
 	}
+	if cutSize > 0 {
+		m.cutShort(limit, cutSize, contentCut)
+		return m, nil
+	}
 	m.decodeContent()
 	if _, raw := m.Content.(json.RawMessage); raw && !json.Valid(content) {
 		return nil, fmt.Errorf("%w: content of %s is not JSON", ErrMalformed, m.Header.MsgType)
 	}
 	return m, nil
+}
+
+// cutShort turns m, whose content (or a buffer) of size bytes was cut at
+// limit, into a stream message that says so. A stream message whose
+// content was cut keeps its name and the text that arrived; any other
+// message loses its content and buffers.
+func (m *Message) cutShort(limit int, size int64, content bool) {
+	m.cut = true
+	if m.Header.MsgType == "stream" && content {
+		name, text := streamPrefix(m.RawContent)
+		m.setStream(name, fmt.Sprintf("%s\n[... %d bytes dropped by trialbook: a stream message of %d bytes, over the %d-byte message limit]\n",
+			text, size-int64(len(m.RawContent)), size, limit))
+		return
+	}
+	note := fmt.Sprintf("[trialbook dropped the content of a %s message: %d bytes, over the %d-byte message limit]\n", m.Header.MsgType, size, limit)
+	m.Header.MsgType = "stream"
+	m.Buffers = nil
+	m.setStream("stderr", note)
+}
+
+func (m *Message) setStream(name, text string) {
+	st := &Stream{Name: name, Text: text}
+	m.Content = st
+	m.RawContent, _ = json.Marshal(st)
+}
+
+// streamPrefix recovers the stream name ("stdout" when it did not arrive)
+// and the text that arrived from the first bytes of a stream message's
+// content JSON, {"name": ..., "text": ...} in either order.
+func streamPrefix(raw []byte) (name, text string) {
+	name = "stdout"
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return name, ""
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return name, ""
+		}
+		key, _ := t.(string)
+		if key != "text" {
+			v, err := dec.Token()
+			if err != nil {
+				return name, ""
+			}
+			if s, ok := v.(string); ok && key == "name" {
+				name = s
+			}
+			continue
+		}
+		// The text is what was cut; decoding it here would copy it twice.
+		return name, jsonStringPrefix(raw[dec.InputOffset():])
+	}
+	return name, ""
+}
+
+// jsonStringPrefix decodes the complete characters of a JSON string that
+// was cut short: raw holds ': "' (or part of it) and the string's start.
+func jsonStringPrefix(raw []byte) string {
+	i := bytes.IndexByte(raw, '"')
+	if i < 0 {
+		return ""
+	}
+	body := raw[i+1:]
+	end := 0 // body[:end] ends on a whole character or escape
+	for j := 0; j < len(body); {
+		switch c := body[j]; {
+		case c == '"':
+			end = j
+			j = len(body)
+		case c == '\\':
+			n := 2
+			if j+1 < len(body) && body[j+1] == 'u' {
+				n = 6
+			}
+			if j+n > len(body) {
+				j = len(body)
+				break
+			}
+			j += n
+			end = j
+		case c < utf8.RuneSelf:
+			j++
+			end = j
+		default:
+			_, n := utf8.DecodeRune(body[j:])
+			if !utf8.FullRune(body[j:]) {
+				j = len(body)
+				break
+			}
+			j += n
+			end = j
+		}
+	}
+	quoted := make([]byte, 0, end+2)
+	quoted = append(append(append(quoted, '"'), body[:end]...), '"')
+	var v string
+	if err := json.Unmarshal(quoted, &v); err != nil {
+		return ""
+	}
+	return v
 }

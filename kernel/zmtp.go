@@ -2,10 +2,16 @@ package kernel
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -26,7 +32,34 @@ type channel struct {
 	conn *wireConn
 	zc   *zmq4.Conn
 	req  bool // REQ: an empty delimiter frame precedes the message
+	// limit is how many bytes of one frame are kept (<= 0: all). The rest
+	// of a longer frame is read and discarded, through newMAC when the
+	// frame is signed, so memory follows the limit, not the message.
+	limit  int
+	newMAC func() hash.Hash // nil when messages are not signed
 }
+
+// wireMsg is one received message: its frames, the frames cut at the
+// channel's limit, and when a signed frame was cut, the hex HMAC of the
+// full signed frames computed while they streamed past.
+type wireMsg struct {
+	frames [][]byte
+	cut    []cutFrame
+	sig    []byte
+}
+
+// cutFrame is a frame of which only the first limit bytes were kept.
+type cutFrame struct {
+	index int   // in wireMsg.frames
+	size  int64 // its full size on the wire
+}
+
+// minKeep is the least a channel keeps of a frame, whatever its limit, so
+// that the delimiter, signature and headers of a message are never cut.
+const minKeep = 1024
+
+// maxCommand bounds a ZMTP command frame (PING, ERROR...), read whole.
+const maxCommand = 64 << 10
 
 // wireConn is the network connection under a channel. zmq4 writes on it
 // only during the handshake (directly) and to answer a ZMTP PING (buffered
@@ -76,7 +109,7 @@ func splitEndpoint(endpoint string) (network, addr string, err error) {
 
 // dialChannel connects to a kernel socket, retrying every few milliseconds
 // until the kernel has bound it or ctx ends, then does the ZMTP handshake.
-func dialChannel(ctx context.Context, name, endpoint string, typ zmq4.SocketType, id []byte) (*channel, error) {
+func dialChannel(ctx context.Context, name, endpoint string, typ zmq4.SocketType, id []byte, limit int, newMAC func() hash.Hash) (*channel, error) {
 	network, addr, err := splitEndpoint(endpoint)
 	if err != nil {
 		return nil, err
@@ -119,7 +152,7 @@ func dialChannel(ctx context.Context, name, endpoint string, typ zmq4.SocketType
 	wc.mu.Lock()
 	wc.handshaking = false
 	wc.mu.Unlock()
-	return &channel{name: name, conn: wc, zc: zc, req: typ == zmq4.Req}, nil
+	return &channel{name: name, conn: wc, zc: zc, req: typ == zmq4.Req, limit: limit, newMAC: newMAC}, nil
 }
 
 // send writes one multipart message.
@@ -152,24 +185,122 @@ func (ch *channel) send(frames [][]byte) error {
 }
 
 // recv reads the next message, answering ZMTP commands on the way.
-func (ch *channel) recv() ([][]byte, error) {
+func (ch *channel) recv() (*wireMsg, error) {
 	for {
-		msg, err := ch.zc.RecvMsg()
+		w, cmd, err := ch.read()
 		if err != nil {
 			return nil, err
 		}
-		if msg.Type == zmq4.CmdMsg {
-			if err := ch.conn.flushPending(); err != nil {
+		if cmd {
+			if err := ch.command(w.frames); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		frames := msg.Frames
-		if ch.req && len(frames) > 0 && len(frames[0]) == 0 {
-			frames = frames[1:]
+		if ch.req && len(w.frames) > 0 && len(w.frames[0]) == 0 {
+			w.frames = w.frames[1:]
+			for i := range w.cut {
+				w.cut[i].index--
+			}
 		}
-		return frames, nil
+		return w, nil
 	}
+}
+
+// command answers a ZMTP PING with a PONG; other commands need nothing.
+// https://rfc.zeromq.org/spec/37/#the-ping-command
+func (ch *channel) command(frames [][]byte) error {
+	if len(frames) != 1 {
+		return fmt.Errorf("%s: a ZMTP command of %d frames, want 1", ch.name, len(frames))
+	}
+	f := frames[0]
+	if len(f) == 0 || int(f[0]) > len(f)-1 {
+		return fmt.Errorf("%s: malformed ZMTP command", ch.name)
+	}
+	if string(f[1:1+f[0]]) != zmq4.CmdPing {
+		return nil
+	}
+	if err := ch.zc.SendCmd(zmq4.CmdPong, nil); err != nil {
+		return fmt.Errorf("%s: pong: %w", ch.name, err)
+	}
+	return ch.conn.flushPending()
+}
+
+// read reads the frames of one ZMTP message or command. A message frame
+// longer than ch.limit keeps its first ch.limit bytes; a command frame
+// longer than maxCommand is an error.
+// https://rfc.zeromq.org/spec/23/#formal-grammar
+func (ch *channel) read() (w *wireMsg, cmd bool, err error) {
+	r := ch.conn.r
+	w = &wireMsg{}
+	delim := -1
+	var mac hash.Hash
+	for more := true; more; {
+		var hdr [9]byte
+		if _, err := io.ReadFull(r, hdr[:2]); err != nil {
+			return nil, false, err
+		}
+		flags := hdr[0]
+		more = flags&0x01 != 0
+		cmd = cmd || flags&0x04 != 0
+		size := uint64(hdr[1])
+		if flags&0x02 != 0 {
+			if _, err := io.ReadFull(r, hdr[2:]); err != nil {
+				return nil, false, err
+			}
+			size = binary.BigEndian.Uint64(hdr[1:])
+		}
+		if size > math.MaxInt64 {
+			return nil, false, fmt.Errorf("%s: frame of %d bytes", ch.name, size)
+		}
+		i := len(w.frames)
+		// The signed frames are header, parent header, metadata, content.
+		signed := delim >= 0 && i >= delim+2 && i <= delim+5
+		var body []byte
+		switch {
+		case cmd && size > maxCommand:
+			return nil, false, fmt.Errorf("%s: ZMTP command of %d bytes, over %d", ch.name, size, maxCommand)
+		case cmd || ch.limit <= 0 || size <= uint64(max(ch.limit, minKeep)):
+			body = make([]byte, size)
+			if _, err := io.ReadFull(r, body); err != nil {
+				return nil, false, err
+			}
+			if mac != nil && signed {
+				mac.Write(body)
+			}
+		default:
+			keep := max(ch.limit, minKeep)
+			body = make([]byte, keep)
+			if _, err := io.ReadFull(r, body); err != nil {
+				return nil, false, err
+			}
+			w.cut = append(w.cut, cutFrame{index: i, size: int64(size)})
+			rest := io.Writer(io.Discard)
+			if signed && ch.newMAC != nil {
+				if mac == nil {
+					mac = ch.newMAC()
+					for _, f := range w.frames[delim+2:] {
+						mac.Write(f)
+					}
+				}
+				mac.Write(body)
+				rest = mac
+			}
+			if _, err := io.CopyN(rest, r, int64(size)-int64(keep)); err != nil {
+				return nil, false, err
+			}
+		}
+		if delim < 0 && bytes.Equal(body, delimiter) {
+			delim = i
+		}
+		w.frames = append(w.frames, body)
+	}
+	if mac != nil {
+		var sum [sha256.Size]byte
+		w.sig = make([]byte, hex.EncodedLen(sha256.Size))
+		hex.Encode(w.sig, mac.Sum(sum[:0]))
+	}
+	return w, cmd, nil
 }
 
 // subscribe sends a SUB subscription to everything, as a ZMTP 3.0 message.
