@@ -63,7 +63,11 @@ func TestHugeMessageBoundedMemory(t *testing.T) {
 	rep, err := k.Execute(ctx, "import sys\nprint('x' * 300_000_000)\nsys.stdout.flush()\nprint('after')", ExecuteOptions{OnMessage: func(m *Message) {
 		if s, ok := m.Content.(*Stream); ok {
 			xs += strings.Count(s.Text, "x")
-			tail = (tail + s.Text)[max(0, len(tail)+len(s.Text)-400):]
+			if len(s.Text) >= 400 {
+				tail = s.Text[len(s.Text)-400:]
+			} else {
+				tail += s.Text
+			}
 		}
 	}})
 	peak := stop()
@@ -83,7 +87,7 @@ func TestHugeMessageBoundedMemory(t *testing.T) {
 	}
 	grew := int64(peak) - int64(before.HeapInuse)
 	t.Logf("heap in use: %d MiB before, peak %d MiB while a %d MB message arrived", before.HeapInuse>>20, peak>>20, size/1_000_000)
-	if grew > 40<<20 {
+	if grew > 3*limit+8<<20 {
 		t.Errorf("heap grew by %d MiB for a %d MB message cut at %d MiB", grew>>20, size/1_000_000, limit>>20)
 	}
 	// The kernel and the connection are fine afterwards.

@@ -91,7 +91,9 @@ type Message struct {
 	// (*Stream, *ExecuteReply, ...) and json.RawMessage for others (comms,
 	// types trialbook does not know).
 	Content any
-	// RawContent is the content JSON as received (nil for messages built here).
+	// RawContent is the content JSON as received (nil for messages built
+	// here, and for a stream message cut at StartOptions.MaxMessage, whose
+	// Content has the text that arrived).
 	RawContent json.RawMessage
 	Buffers    [][]byte
 

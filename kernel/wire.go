@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -191,102 +194,153 @@ func (s *session) decodeWire(w *wireMsg, limit int) (*Message, error) {
 
 // cutShort turns m, whose content (or a buffer) of size bytes was cut at
 // limit, into a stream message that says so. A stream message whose
-// content was cut keeps its name and the text that arrived; any other
-// message loses its content and buffers.
+// content was cut keeps its name and the text that arrived, decoded into
+// one buffer with the note, and has no RawContent; any other message loses
+// its content and buffers.
 func (m *Message) cutShort(limit int, size int64, content bool) {
 	m.cut = true
 	if m.Header.MsgType == "stream" && content {
-		name, text := streamPrefix(m.RawContent)
-		m.setStream(name, fmt.Sprintf("%s\n[... %d bytes dropped by trialbook: a stream message of %d bytes, over the %d-byte message limit]\n",
-			text, size-int64(len(m.RawContent)), size, limit))
+		raw := m.RawContent
+		note := fmt.Sprintf("\n[... %d bytes dropped by trialbook: a stream message of %d bytes, over the %d-byte message limit]\n",
+			size-int64(len(raw)), size, limit)
+		name, text := streamPrefix(raw, note)
+		m.Content, m.RawContent = &Stream{Name: name, Text: text}, nil
 		return
 	}
-	note := fmt.Sprintf("[trialbook dropped the content of a %s message: %d bytes, over the %d-byte message limit]\n", m.Header.MsgType, size, limit)
+	st := &Stream{Name: "stderr", Text: fmt.Sprintf("[trialbook dropped the content of a %s message: %d bytes, over the %d-byte message limit]\n", m.Header.MsgType, size, limit)}
 	m.Header.MsgType = "stream"
 	m.Buffers = nil
-	m.setStream("stderr", note)
-}
-
-func (m *Message) setStream(name, text string) {
-	st := &Stream{Name: name, Text: text}
 	m.Content = st
 	m.RawContent, _ = json.Marshal(st)
 }
 
 // streamPrefix recovers the stream name ("stdout" when it did not arrive)
-// and the text that arrived from the first bytes of a stream message's
-// content JSON, {"name": ..., "text": ...} in either order.
-func streamPrefix(raw []byte) (name, text string) {
+// and the text that arrived, followed by note, from the first bytes of a
+// stream message's content JSON: {"name": ..., "text": ...}, name first as
+// ipykernel writes it.
+func streamPrefix(raw []byte, note string) (name, text string) {
 	name = "stdout"
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return name, ""
+		return name, note
 	}
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return name, ""
+			return name, note
 		}
-		key, _ := t.(string)
-		if key != "text" {
-			v, err := dec.Token()
-			if err != nil {
-				return name, ""
-			}
-			if s, ok := v.(string); ok && key == "name" {
-				name = s
-			}
-			continue
+		if key, _ := t.(string); key == "text" {
+			// The text is what was cut; decode it in one pass, in place.
+			return name, jsonStringPrefix(raw[dec.InputOffset():], note)
 		}
-		// The text is what was cut; decoding it here would copy it twice.
-		return name, jsonStringPrefix(raw[dec.InputOffset():])
+		v, err := dec.Token()
+		if err != nil {
+			return name, note
+		}
+		if s, ok := v.(string); ok && t == "name" {
+			name = s
+		}
 	}
-	return name, ""
+	return name, note
 }
 
-// jsonStringPrefix decodes the complete characters of a JSON string that
-// was cut short: raw holds ': "' (or part of it) and the string's start.
-func jsonStringPrefix(raw []byte) string {
+// jsonStringPrefix decodes the whole characters of a JSON string that was
+// cut short (raw holds ': "' and the string's start; a half escape or half
+// a rune at the end is left out) and appends note, into one buffer.
+// Invalid UTF-8 becomes U+FFFD, as encoding/json does.
+// https://www.rfc-editor.org/rfc/rfc8259#section-7
+func jsonStringPrefix(raw []byte, note string) string {
+	var b strings.Builder
 	i := bytes.IndexByte(raw, '"')
 	if i < 0 {
-		return ""
+		return note
 	}
 	body := raw[i+1:]
-	end := 0 // body[:end] ends on a whole character or escape
-	for j := 0; j < len(body); {
-		switch c := body[j]; {
-		case c == '"':
-			end = j
-			j = len(body)
-		case c == '\\':
-			n := 2
-			if j+1 < len(body) && body[j+1] == 'u' {
-				n = 6
-			}
-			if j+n > len(body) {
-				j = len(body)
-				break
-			}
-			j += n
-			end = j
-		case c < utf8.RuneSelf:
-			j++
-			end = j
-		default:
-			_, n := utf8.DecodeRune(body[j:])
-			if !utf8.FullRune(body[j:]) {
-				j = len(body)
-				break
-			}
-			j += n
-			end = j
+	b.Grow(len(body) + len(note))
+	for len(body) > 0 {
+		// A run of plain characters, copied whole when it is valid UTF-8.
+		n := bytes.IndexAny(body, "\\\"")
+		if n < 0 {
+			n = len(body)
 		}
+		run := body[:n]
+		if n == len(body) {
+			// Leave out a rune cut at the end.
+			for k := 1; k <= utf8.UTFMax && k <= len(run); k++ {
+				if r := run[len(run)-k:]; utf8.RuneStart(r[0]) {
+					if !utf8.FullRune(r) {
+						run = run[:len(run)-k]
+					}
+					break
+				}
+			}
+		}
+		if utf8.Valid(run) {
+			b.Write(run)
+		} else {
+			for _, r := range string(run) {
+				b.WriteRune(r)
+			}
+		}
+		if n == len(body) || body[n] == '"' {
+			break
+		}
+		r, size := jsonEscape(body[n:])
+		if size == 0 {
+			break // cut inside the escape
+		}
+		b.WriteRune(r)
+		body = body[n+size:]
 	}
-	quoted := make([]byte, 0, end+2)
-	quoted = append(append(append(quoted, '"'), body[:end]...), '"')
-	var v string
-	if err := json.Unmarshal(quoted, &v); err != nil {
-		return ""
+	b.WriteString(note)
+	return b.String()
+}
+
+// jsonEscape decodes the escape at the start of e (a backslash), and returns
+// its length, or 0 when e ends before the escape does.
+func jsonEscape(e []byte) (rune, int) {
+	if len(e) < 2 {
+		return 0, 0
 	}
-	return v
+	switch e[1] {
+	case 'b':
+		return '\b', 2
+	case 'f':
+		return '\f', 2
+	case 'n':
+		return '\n', 2
+	case 'r':
+		return '\r', 2
+	case 't':
+		return '\t', 2
+	case 'u':
+		r, ok := hex4(e[2:])
+		if !ok {
+			return 0, 0
+		}
+		if !utf16.IsSurrogate(r) {
+			return r, 6
+		}
+		// A surrogate pair is one character: both halves, or neither.
+		switch {
+		case len(e) == 6 || e[6] == '\\' && len(e) < 12:
+			return 0, 0 // the second half may have been cut
+		case e[6] != '\\' || e[7] != 'u':
+			return utf8.RuneError, 6
+		}
+		lo, ok := hex4(e[8:])
+		if !ok {
+			return utf8.RuneError, 6
+		}
+		return utf16.DecodeRune(r, lo), 12
+	}
+	return rune(e[1]), 2 // \" \\ \/
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 32)
+	return rune(v), err == nil
 }
