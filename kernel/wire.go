@@ -323,13 +323,15 @@ func jsonEscape(e []byte) (rune, int) {
 		}
 		// A surrogate pair is one character: both halves, or neither.
 		switch {
-		case len(e) == 6 || e[6] == '\\' && len(e) < 12:
+		case len(e) == 6 || len(e) == 7 && e[6] == '\\':
 			return 0, 0 // the second half may have been cut
-		case e[6] != '\\' || e[7] != 'u':
+		case e[6] != '\\' || e[7] != 'u' || r >= 0xdc00:
 			return utf8.RuneError, 6
+		case len(e) < 12:
+			return 0, 0
 		}
 		lo, ok := hex4(e[8:])
-		if !ok {
+		if !ok || lo < 0xdc00 || lo >= 0xe000 {
 			return utf8.RuneError, 6
 		}
 		return utf16.DecodeRune(r, lo), 12

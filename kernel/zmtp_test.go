@@ -171,3 +171,25 @@ func TestStreamPrefixAtEveryCut(t *testing.T) {
 		t.Errorf("ensure_ascii whole: %q, want %q", got, want+"!")
 	}
 }
+
+// FuzzStreamPrefix: any cut of any content recovers valid UTF-8 ending in
+// the note, and a whole stream content recovers exactly its text.
+func FuzzStreamPrefix(f *testing.F) {
+	f.Add(`{"name": "stdout", "text": "\ud83d\ude00 \u00e9\n"}`, 20)
+	f.Add(`{"name":"stderr","text":"a\\b\"c\u0001"}`, 30)
+	f.Add("{\"text\":\"\xff\xfe\"}", 12)
+	f.Fuzz(func(t *testing.T, content string, cut int) {
+		raw := []byte(content)
+		cut = min(max(cut, 0), len(raw))
+		_, got := streamPrefix(raw[:cut], "!")
+		if !utf8.ValidString(got) || !strings.HasSuffix(got, "!") {
+			t.Errorf("cut %d of %q: %q", cut, content, got)
+		}
+		var st Stream
+		if json.Unmarshal(raw, &st) == nil && cut == len(raw) && strings.HasPrefix(content, `{"name":`) && !strings.Contains(content[8:], `"name"`) && strings.Count(content, `"text"`) == 1 {
+			if _, whole := streamPrefix(raw, ""); whole != st.Text {
+				t.Errorf("whole %q: %q, want %q", content, whole, st.Text)
+			}
+		}
+	})
+}
