@@ -234,8 +234,10 @@ func (e *experiment) loop(ctx context.Context) (string, error) {
 	}
 	pool := kernel.NewPoolFunc(runCtx, e.opts.Spec, e.opts.Workers, func(i int) kernel.StartOptions {
 		// ipykernel exits when the process in JPY_PARENT_PID is gone, so a
-		// kill -9 of trialbook leaves no kernel behind.
-		o := kernel.StartOptions{Dir: e.opts.Dir, Logger: e.opts.Log, MaxOutput: 1 << 20,
+		// kill -9 of trialbook leaves no kernel behind. A cell keeps 1 MiB of
+		// output, so no single message needs more than 16 MiB in memory
+		// (a plot is far less); past that the kernel client cuts it.
+		o := kernel.StartOptions{Dir: e.opts.Dir, Logger: e.opts.Log, MaxOutput: 1 << 20, MaxMessage: 16 << 20,
 			Env: map[string]string{"JPY_PARENT_PID": strconv.Itoa(os.Getpid())}}
 		if len(e.opts.GPUs) > 0 {
 			o.Env["CUDA_VISIBLE_DEVICES"] = e.opts.GPUs[i%len(e.opts.GPUs)]
