@@ -5,8 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -287,35 +285,9 @@ func TestBigOutputStaysBounded(t *testing.T) {
 	nb := notebook("import sys\nchunk = 'x' * (1 << 20) + '\\n'\nfor _ in range(200):\n    sys.stdout.write(chunk)\n    sys.stdout.flush()\nprint('tail')", "print('next cell')")
 	path := filepath.Join(t.TempDir(), "big.ipynb")
 
-	// The live heap after each GC (runtime/metrics), not HeapInuse, which
-	// also counts garbage not yet collected.
-	runtime.GC()
-	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(live)
-	base := live[0].Value.Uint64()
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(live)
-			if v := live[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	growth := watchLiveHeap(20 * time.Millisecond)
 	err := Run(context.Background(), k, nb, Options{Path: path, MaxOutputBytes: 2 << 20})
-	close(stop)
-	wg.Wait()
+	grown := growth()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +316,6 @@ func TestBigOutputStaysBounded(t *testing.T) {
 	if st.Size() > 4<<20 {
 		t.Errorf("saved notebook is %d bytes, want it bounded by the cap", st.Size())
 	}
-	grown := int64(peak.Load()) - int64(base)
 	t.Logf("peak live heap growth while printing 200 MB: %.1f MB", float64(grown)/(1<<20))
 	if grown > 64<<20 {
 		t.Errorf("live heap grew by %.1f MB while the cell printed 200 MB; want it bounded (< 64 MB)", float64(grown)/(1<<20))
