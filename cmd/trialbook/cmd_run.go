@@ -140,8 +140,14 @@ func gpus(ctx context.Context) []string {
 	if err != nil {
 		return nil
 	}
+	return parseGPUList(string(out))
+}
+
+// parseGPUList reads the GPU indices from `nvidia-smi -L` output; MIG
+// devices listed under a GPU are not separate CUDA_VISIBLE_DEVICES indices.
+func parseGPUList(out string) []string {
 	var ids []string
-	for _, l := range strings.Split(string(out), "\n") {
+	for _, l := range strings.Split(out, "\n") {
 		if m := gpuLine.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
 			ids = append(ids, m[1])
 		}
