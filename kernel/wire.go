@@ -163,14 +163,16 @@ func (s *session) decodeWire(w *wireMsg, limit int) (*Message, error) {
 	if delim > 0 {
 		m.Identities = frames[:delim:delim]
 	}
-	if err := json.Unmarshal(header, &m.Header); err != nil {
+	// Called directly: through json.Unmarshal each header would be scanned
+	// twice (once to validate, once more by UnmarshalJSON).
+	if err := m.Header.UnmarshalJSON(header); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
 	if m.Header.MsgType == "" {
 		return nil, fmt.Errorf("%w: header has no msg_type", ErrMalformed)
 	}
 	// An empty parent header ({}) is how a message with no parent says so.
-	if err := json.Unmarshal(parent, &m.ParentHeader); err != nil {
+	if err := m.ParentHeader.UnmarshalJSON(parent); err != nil {
 		return nil, fmt.Errorf("%w: parent header: %v", ErrMalformed, err)
 	}
 	if len(meta) > 2 { // "{}" is the common case; skip the allocation
