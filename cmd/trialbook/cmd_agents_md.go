@@ -4,9 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 
+	"trialbook/ipynb"
 	"trialbook/specs"
 )
 
@@ -40,27 +39,6 @@ func runAgentsMD(ctx context.Context, a *app, args []string) error {
 		_, err := fmt.Fprint(a.stdout, md)
 		return err
 	}
-	return writeAgentsMDFile(*out, []byte(md))
-}
-
-// writeAgentsMDFile replaces path only once the whole content is written, so a
-// reader never sees half an AGENTS.md.
-func writeAgentsMDFile(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	// Replaced whole or not at all: a reader never sees half an AGENTS.md.
+	return ipynb.WriteFileAtomic(*out, []byte(md))
 }
