@@ -97,6 +97,10 @@ func (k *Kernel) remoteLoop(p *process) {
 				continue
 			}
 		}
+		if m.cut {
+			k.truncated.Add(1)
+			k.log.Debug().Str("channel", channel).Msg("message over the limit cut short")
+		}
 		if !k.route(p, channel, m) {
 			return
 		}
@@ -110,3 +114,28 @@ func (m *Message) DecodeContent() { m.decodeContent() }
 
 // MarshalContent returns m.Content as JSON ({} for nil).
 func (m *Message) MarshalContent() (json.RawMessage, error) { return marshalContent(m.Content) }
+
+// MessageLimit is how many bytes of one part of a message (its content, a
+// buffer) a client keeps under o.MaxMessage: DefaultMaxMessage for 0, and
+// 0 (no bound) when negative. A Transport applies it as the ZeroMQ
+// channels do, keeping at least 1 KiB of any part.
+func (o StartOptions) MessageLimit() int {
+	switch n := o.MaxMessage; {
+	case n == 0:
+		return DefaultMaxMessage
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
+}
+
+// CutShort is for a Transport that kept only the first bytes of a part of
+// m that was size bytes long, over limit (StartOptions.MessageLimit):
+// m.RawContent holds what arrived of the content, and content says whether
+// the content was the part cut (else a buffer was). m becomes what the
+// ZeroMQ channels deliver for such a message: a stream message keeps its
+// name and the text that arrived, ending with a note of how much was
+// dropped; any other message becomes a stderr note in place of its content
+// and buffers. The kernel counts it in Stats.Truncated.
+func (m *Message) CutShort(limit int, size int64, content bool) { m.cutShort(limit, size, content) }

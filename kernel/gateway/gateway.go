@@ -17,7 +17,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,7 +50,7 @@ func (c *Client) StartKernel(ctx context.Context, name string, opts kernel.Start
 	if err := c.do(ctx, http.MethodPost, "/api/kernels", body, &model); err != nil {
 		return nil, fmt.Errorf("gateway: start kernel %q: %w%s", name, err, c.hint(ctx, name, err))
 	}
-	r := &remote{c: c, id: model.ID}
+	r := &remote{c: c, id: model.ID, limit: opts.MessageLimit()}
 	k, err := kernel.Attach(ctx, model.Name, r, opts)
 	if err != nil {
 		// Leave nothing running on the server.
@@ -69,7 +68,7 @@ func (c *Client) AttachKernel(ctx context.Context, id string, opts kernel.StartO
 	if err := c.do(ctx, http.MethodGet, "/api/kernels/"+url.PathEscape(id), nil, &model); err != nil {
 		return nil, fmt.Errorf("gateway: kernel %s: %w", id, err)
 	}
-	return kernel.Attach(ctx, model.Name, &remote{c: c, id: id}, opts)
+	return kernel.Attach(ctx, model.Name, &remote{c: c, id: id, limit: opts.MessageLimit()}, opts)
 }
 
 // hint explains a failed start: a wrong token, or a kernel the server lacks.
@@ -148,8 +147,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 
 // remote is one server kernel, controlled through REST.
 type remote struct {
-	c  *Client
-	id string
+	c     *Client
+	id    string
+	limit int // StartOptions.MessageLimit, applied by the transport
 }
 
 var _ kernel.Remote = (*remote)(nil)
@@ -207,16 +207,19 @@ func (r *remote) Open(ctx context.Context) (kernel.Transport, error) {
 		}
 		return nil, fmt.Errorf("websocket %s: %w", u.Redacted(), err)
 	}
-	// Outputs can be large (a 50 MiB print); the kernel package caps what
-	// it passes on, not what arrives.
-	conn.SetReadLimit(1 << 30)
-	return &transport{conn: conn}, nil
+	// No read limit: a message of any size is streamed through the
+	// transport's reader, which keeps at most the message limit of it, so a
+	// cell printing gigabytes at once neither costs its size in memory nor
+	// ends the connection.
+	conn.SetReadLimit(0)
+	return &transport{conn: conn, rd: newReader(r.limit)}, nil
 }
 
 // transport is a kernel websocket.
 type transport struct {
 	conn *websocket.Conn
 	wmu  sync.Mutex
+	rd   *reader // used by Recv only
 }
 
 var _ kernel.Transport = (*transport)(nil)
@@ -249,28 +252,23 @@ func (t *transport) Send(channel string, m *kernel.Message) error {
 	return t.conn.WriteMessage(websocket.TextMessage, b)
 }
 
+// Recv reads the next message, streaming it from the websocket (see
+// reader): a message over the limit is cut short as the ZeroMQ channels
+// cut one (kernel.Message.CutShort).
 func (t *transport) Recv() (string, *kernel.Message, error) {
 	for {
-		typ, b, err := t.conn.ReadMessage()
+		typ, r, err := t.conn.NextReader()
 		if err != nil {
 			return "", nil, err
 		}
-		var buffers [][]byte
-		if typ == websocket.BinaryMessage {
-			if b, buffers, err = splitBinary(b); err != nil {
-				continue // a frame we cannot read is dropped, like a bad signature
-			}
+		channel, m, err := t.rd.read(typ, r)
+		if errors.Is(err, errMalformed) {
+			continue // a message we cannot read is dropped, like a bad signature
 		}
-		var w wireMsg
-		if err := json.Unmarshal(b, &w); err != nil || w.Header.MsgType == "" {
-			continue
+		if err != nil {
+			return "", nil, err
 		}
-		m := &kernel.Message{Header: w.Header, ParentHeader: w.ParentHeader, Metadata: w.Metadata, RawContent: w.Content, Buffers: buffers}
-		if len(m.RawContent) == 0 {
-			m.RawContent = json.RawMessage("{}")
-		}
-		m.DecodeContent()
-		return w.Channel, m, nil
+		return channel, m, nil
 	}
 }
 
@@ -279,30 +277,4 @@ func (t *transport) Close() error {
 	_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadlineSoon())
 	t.wmu.Unlock()
 	return t.conn.Close()
-}
-
-// splitBinary reads the legacy binary frame: a big-endian uint32 count n,
-// n uint32 offsets (the first is that of the JSON message, the rest of the
-// buffers), then the parts.
-func splitBinary(b []byte) ([]byte, [][]byte, error) {
-	if len(b) < 4 {
-		return nil, nil, errors.New("short binary frame")
-	}
-	n := int(binary.BigEndian.Uint32(b))
-	if n < 1 || n > (len(b)-4)/4 {
-		return nil, nil, errors.New("bad binary frame count")
-	}
-	offsets := make([]int, n+1)
-	for i := range n {
-		offsets[i] = int(binary.BigEndian.Uint32(b[4+4*i:]))
-	}
-	offsets[n] = len(b)
-	parts := make([][]byte, n)
-	for i := range n {
-		if offsets[i] < 4+4*n || offsets[i] > offsets[i+1] {
-			return nil, nil, errors.New("bad binary frame offsets")
-		}
-		parts[i] = b[offsets[i]:offsets[i+1]]
-	}
-	return parts[0], parts[1:], nil
 }

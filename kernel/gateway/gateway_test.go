@@ -20,8 +20,9 @@ import (
 )
 
 // startServer runs a real Jupyter Server from the repository's .venv on a
-// free port and returns a client for it; it skips under -short.
-func startServer(t *testing.T) *Client {
+// free port, with any extra command-line args, and returns a client for
+// it; it skips under -short.
+func startServer(t *testing.T, args ...string) *Client {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test against a real Jupyter Server; skipped with -short")
@@ -46,8 +47,8 @@ func startServer(t *testing.T) *Client {
 	}
 	tmp := t.TempDir()
 	const token = "trialbook-test-token"
-	cmd := exec.Command(server, "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0", "--no-browser", "--allow-root",
-		"--IdentityProvider.token="+token, "--ServerApp.root_dir="+tmp)
+	cmd := exec.Command(server, append([]string{"--ServerApp.ip=127.0.0.1", "--ServerApp.port=0", "--no-browser", "--allow-root",
+		"--IdentityProvider.token=" + token, "--ServerApp.root_dir=" + tmp}, args...)...)
 	cmd.Env = append(os.Environ(), "JUPYTER_RUNTIME_DIR="+filepath.Join(tmp, "runtime"), "JUPYTER_CONFIG_DIR="+filepath.Join(tmp, "config"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
@@ -241,18 +242,4 @@ func TestJupyterServer(t *testing.T) {
 			t.Errorf("execute after shutdown: %v", err)
 		}
 	})
-}
-
-func TestSplitBinary(t *testing.T) {
-	// two parts: JSON "{}" and buffer "ab"
-	frame := []byte{0, 0, 0, 2, 0, 0, 0, 12, 0, 0, 0, 14, '{', '}', 'a', 'b'}
-	msg, bufs, err := splitBinary(frame)
-	if err != nil || string(msg) != "{}" || len(bufs) != 1 || string(bufs[0]) != "ab" {
-		t.Errorf("got %q %q %v", msg, bufs, err)
-	}
-	for _, bad := range [][]byte{nil, {0, 0, 0, 9}, {0, 0, 0, 1, 0, 0, 0, 99}} {
-		if _, _, err := splitBinary(bad); err == nil {
-			t.Errorf("%v: no error", bad)
-		}
-	}
 }
