@@ -176,9 +176,6 @@ func missing(s string) bool {
 }
 
 func splitData(p *specs.Problem, dir string) (*Data, error) {
-	if ext := strings.ToLower(filepath.Ext(p.Data)); ext != ".csv" {
-		return nil, fmt.Errorf("data %s: the data view reads CSV files only; convert it with pandas (df.to_csv(%q, index=False))", p.Data, strings.TrimSuffix(filepath.Base(p.Data), filepath.Ext(p.Data))+".csv")
-	}
 	if p.Validation.Repeat > 1 {
 		return nil, fmt.Errorf("%s: validation.repeat %d: repeated folds are not supported yet; use 1", p.File, p.Validation.Repeat)
 	}
@@ -186,17 +183,17 @@ func splitData(p *specs.Problem, dir string) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	f, err := os.Open(p.Data)
+	header, rows, ti, dropped, err := readRows(p)
 	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
-	if err != nil {
-		return nil, fmt.Errorf("data %s: reading the header: %w", p.Data, err)
+	labels := make([]string, len(rows))
+	for i, r := range rows {
+		labels[i] = strings.TrimSpace(r[ti])
 	}
-	header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	if len(rows) < 10 {
+		return nil, fmt.Errorf("data %s: %d rows with a target; need at least 10", p.Data, len(rows))
+	}
 	col := map[string]int{}
 	for i, h := range header {
 		col[h] = i
@@ -207,38 +204,6 @@ func splitData(p *specs.Problem, dir string) (*Data, error) {
 			return 0, fmt.Errorf("%s: %s %q is not a column of %s (columns: %s)", p.File, field, name, p.Data, strings.Join(header, ", "))
 		}
 		return i, nil
-	}
-	ti, err := need("target", p.Target)
-	if err != nil {
-		return nil, err
-	}
-	var rows [][]string
-	var labels []string
-	dropped := 0
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("data %s: %w", p.Data, err)
-		}
-		if missing(rec[ti]) {
-			dropped++
-			continue
-		}
-		if p.Task == specs.Regression {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rec[ti]), 64)
-			if err != nil || math.IsInf(v, 0) {
-				line, _ := r.FieldPos(ti)
-				return nil, fmt.Errorf("data %s line %d: target %s is %q, not a number (task is regression)", p.Data, line, p.Target, rec[ti])
-			}
-		}
-		rows = append(rows, rec)
-		labels = append(labels, strings.TrimSpace(rec[ti]))
-	}
-	if len(rows) < 10 {
-		return nil, fmt.Errorf("data %s: %d rows with a target; need at least 10", p.Data, len(rows))
 	}
 
 	skip := map[string]bool{p.Target: true}
@@ -389,12 +354,6 @@ func splitData(p *specs.Problem, dir string) (*Data, error) {
 	}
 
 	view.Rows, view.HoldoutRows = len(trainIdx), len(holdIdx)
-	if err := writeCSV(filepath.Join(dir, viewTrainFile), header, rows, trainIdx, -1); err != nil {
-		return nil, err
-	}
-	if err := writeCSV(filepath.Join(dir, viewHoldoutFile), header, rows, holdIdx, ti); err != nil {
-		return nil, err
-	}
 	s := sealed{Train: make([]string, len(trainIdx)), Holdout: make([]string, len(holdIdx))}
 	for j, i := range trainIdx {
 		s.Train[j] = labels[i]
@@ -405,17 +364,65 @@ func splitData(p *specs.Problem, dir string) (*Data, error) {
 	if err := os.MkdirAll(filepath.Join(dir, ".trialbook"), 0o700); err != nil {
 		return nil, err
 	}
-	if err := writeJSON(filepath.Join(dir, sealedLabels), s); err != nil {
-		return nil, err
+	// The meta file last: its presence says the view is complete. A failed
+	// write takes back the files written before it.
+	writes := []struct {
+		file  string
+		write func(path string) error
+	}{
+		{viewTrainFile, func(path string) error { return writeCSV(path, header, rows, trainIdx, -1) }},
+		{viewHoldoutFile, func(path string) error { return writeCSV(path, header, rows, holdIdx, ti) }},
+		{sealedLabels, func(path string) error { return writeJSON(path, s) }},
+		{viewFoldsFile, func(path string) error { return writeJSON(path, folds) }},
+		{viewMetaFile, func(path string) error { return writeJSON(path, view) }},
 	}
-	if err := writeJSON(filepath.Join(dir, viewFoldsFile), folds); err != nil {
-		return nil, err
-	}
-	// The meta file last: its presence says the view is complete.
-	if err := writeJSON(filepath.Join(dir, viewMetaFile), view); err != nil {
-		return nil, err
+	for i, w := range writes {
+		if err := w.write(filepath.Join(dir, w.file)); err != nil {
+			for _, done := range writes[:i] {
+				os.Remove(filepath.Join(dir, done.file))
+			}
+			return nil, fmt.Errorf("writing the data view: %w", err)
+		}
 	}
 	return LoadData(dir)
+}
+
+// readRows reads the problem's data file, CSV or Parquet, as the text the
+// view's CSV files hold: the header, the rows with a target, the target's
+// column and how many rows had none. A Parquet source's values are written
+// as pandas writes them with to_csv, so trials read the same values that
+// pd.read_parquet gives.
+func readRows(p *specs.Problem) (header []string, rows [][]string, target, dropped int, err error) {
+	t, err := specs.OpenTable(p.Data)
+	if err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("data: %w", err)
+	}
+	defer t.Close()
+	header = t.Columns()
+	target = slices.Index(header, p.Target)
+	if target < 0 {
+		return nil, nil, 0, 0, fmt.Errorf("%s: target %q is not a column of %s (columns: %s)", p.File, p.Target, p.Data, strings.Join(header, ", "))
+	}
+	for {
+		rec, err := t.Next()
+		if err == io.EOF {
+			return header, rows, target, dropped, nil
+		}
+		if err != nil {
+			return nil, nil, 0, 0, fmt.Errorf("data: %w", err)
+		}
+		if missing(rec[target]) {
+			dropped++
+			continue
+		}
+		if p.Task == specs.Regression {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rec[target]), 64)
+			if err != nil || math.IsInf(v, 0) {
+				return nil, nil, 0, 0, fmt.Errorf("data %s %s: target %s is %q, not a number (task is regression)", p.Data, t.Pos(target), p.Target, rec[target])
+			}
+		}
+		rows = append(rows, slices.Clone(rec)) // the table reuses rec
+	}
 }
 
 func writeCSV(path string, header []string, rows [][]string, idx []int, drop int) error {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -68,8 +70,15 @@ func readColumns(path string) ([]string, error) {
 			return nil, err
 		}
 		defer closeFile()
-		cols, _, err := parquetColumns(pf)
-		return cols, err
+		pcols, err := parquetColumns(pf)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+		cols := make([]string, len(pcols))
+		for i, c := range pcols {
+			cols[i] = c.name
+		}
+		return cols, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -174,7 +183,7 @@ func scanCSV(ctx context.Context, path string, accs []*columnAcc) (int64, error)
 	}
 }
 
-func openParquet(path string) (*parquet.File, func(), error) {
+func openParquet(path string) (pf *parquet.File, closeFile func(), err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -184,7 +193,15 @@ func openParquet(path string) (*parquet.File, func(), error) {
 		f.Close()
 		return nil, nil, err
 	}
-	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
+	// The Parquet library panics on some malformed footers (a decimal with
+	// no length, say); to the user that is just a file it cannot read.
+	defer func() {
+		if r := recover(); r != nil {
+			f.Close()
+			pf, closeFile, err = nil, nil, fmt.Errorf("%s is not a readable Parquet file: %v", filepath.Base(path), r)
+		}
+	}()
+	pf, err = parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s is not a readable Parquet file: %w", filepath.Base(path), err)
@@ -192,73 +209,352 @@ func openParquet(path string) (*parquet.File, func(), error) {
 	return pf, func() { f.Close() }, nil
 }
 
-// parquetColumns returns the top-level column names and their pandas dtypes;
-// nested columns are refused because a trial's DataFrame cannot hold them
-// as features.
-func parquetColumns(pf *parquet.File) ([]string, []parquetType, error) {
-	var names []string
-	var types []parquetType
-	for _, field := range pf.Schema().Fields() {
+// parquetColumn is one column of a Parquet file as pandas.read_parquet shows
+// it.
+type parquetColumn struct {
+	name string
+	leaf int // its column chunk in every row group
+	typ  parquetType
+}
+
+// parquetColumns returns the columns pandas.read_parquet shows, in file
+// order: the index pandas saved (pandas metadata "index_columns") is left
+// out, as read_parquet makes it the index. Nested columns and raw bytes are
+// refused: a trial's DataFrame cannot use them as features, and the CSV data
+// view could not carry them.
+func parquetColumns(pf *parquet.File) ([]parquetColumn, error) {
+	index := pandasIndexColumns(pf)
+	var cols []parquetColumn
+	for leaf, field := range pf.Schema().Fields() {
 		if !field.Leaf() || field.Repeated() {
-			return nil, nil, fmt.Errorf("column %q is nested or repeated; trialbook reads flat tables only", field.Name())
+			return nil, fmt.Errorf("column %q is nested (a list, map or struct); trialbook reads flat tables only: flatten it into plain columns or drop it before writing the file (df.drop(columns=[%q]).to_parquet(...))", field.Name(), field.Name())
 		}
-		names = append(names, field.Name())
-		types = append(types, parquetTypeOf(field.Type()))
+		if index[field.Name()] {
+			continue
+		}
+		typ := parquetTypeOf(field.Type())
+		if typ.text == textBytes && isFloat16(pf, leaf, field.Name()) {
+			typ = parquetType{dtype: "float16", text: textFloat16}
+		}
+		if typ.text == textBytes {
+			return nil, fmt.Errorf("column %q holds raw bytes (Parquet %s without a string type), which pandas reads as bytes objects; decode it to text (df[%q] = df[%q].str.decode(\"utf-8\")) or drop it before writing the file", field.Name(), field.Type(), field.Name(), field.Name())
+		}
+		cols = append(cols, parquetColumn{name: field.Name(), leaf: leaf, typ: typ})
 	}
-	return names, types, nil
+	return cols, nil
+}
+
+// isFloat16 says whether a flat file's leaf column is annotated FLOAT16,
+// which the Parquet library does not map to a type of its own.
+func isFloat16(pf *parquet.File, leaf int, name string) bool {
+	elems := pf.Metadata().Schema // the root, then the leaves of a flat schema
+	if leaf+1 >= len(elems) || elems[leaf+1].Name != name {
+		return false
+	}
+	_, ok := elems[leaf+1].LogicalType.Value.(*format.Float16Type)
+	return ok
+}
+
+// pandasIndexColumns returns the columns that hold a DataFrame's index, as
+// pandas records them in the file's "pandas" metadata; a RangeIndex is
+// recorded without a column.
+func pandasIndexColumns(pf *parquet.File) map[string]bool {
+	meta, ok := pf.Lookup("pandas")
+	if !ok {
+		return nil
+	}
+	var m struct {
+		IndexColumns []json.RawMessage `json:"index_columns"`
+	}
+	if json.Unmarshal([]byte(meta), &m) != nil {
+		return nil // unreadable pandas metadata: pandas ignores it too
+	}
+	index := map[string]bool{}
+	for _, raw := range m.IndexColumns {
+		var name string
+		if json.Unmarshal(raw, &name) == nil {
+			index[name] = true
+		}
+	}
+	return index
 }
 
 // parquetType is a Parquet column's type as pandas (with pyarrow) shows it,
-// and, for dates and timestamps, how to read its integers as time.
+// for dates and timestamps how to read its integers as time, and how
+// DataFrame.to_csv writes its values.
 type parquetType struct {
 	dtype    string
 	temporal string // "", "date" (days), "ms", "us", "ns"
+	text     textKind
+	utc      bool  // a timestamp adjusted to UTC: pandas shows it with +00:00
+	scale    int32 // a decimal's digits after the point
 }
+
+// textKind says how a Parquet value is written as CSV text.
+type textKind int
+
+const (
+	textString textKind = iota
+	textBool
+	textInt
+	textUint
+	textFloat32
+	textFloat64
+	textFloat16
+	textDate
+	textTimestamp
+	textInt96 // legacy nanosecond timestamps
+	textTime
+	textDecimal
+	textUUID
+	textBytes // refused
+)
 
 func parquetTypeOf(t parquet.Type) parquetType {
 	if lt := t.LogicalType(); lt != nil {
 		switch v := lt.Value.(type) {
 		case *format.StringType, *format.EnumType, *format.JsonType:
-			return parquetType{dtype: "str"}
+			return parquetType{dtype: "str", text: textString}
 		case *format.DateType:
-			return parquetType{dtype: "object", temporal: "date"}
+			return parquetType{dtype: "object", temporal: "date", text: textDate}
 		case *format.TimestampType:
-			unit := "us"
-			switch v.Unit.Value.(type) {
-			case *format.MilliSeconds:
-				unit = "ms"
-			case *format.NanoSeconds:
-				unit = "ns"
-			}
+			unit := timeUnit(v.Unit)
 			dtype := "datetime64[" + unit + "]"
 			if v.IsAdjustedToUTC {
 				dtype = "datetime64[" + unit + ", UTC]"
 			}
-			return parquetType{dtype: dtype, temporal: unit}
+			return parquetType{dtype: dtype, temporal: unit, text: textTimestamp, utc: v.IsAdjustedToUTC}
+		case *format.TimeType:
+			return parquetType{dtype: "object", text: textTime, temporal: timeUnit(v.Unit)}
 		case *format.DecimalType:
-			return parquetType{dtype: "object"}
+			return parquetType{dtype: "object", text: textDecimal, scale: v.Scale}
+		case *format.UUIDType:
+			return parquetType{dtype: "object", text: textUUID}
+		case *format.Float16Type:
+			return parquetType{dtype: "float16", text: textFloat16}
 		case *format.IntType:
 			if v.IsSigned {
-				return parquetType{dtype: fmt.Sprintf("int%d", v.BitWidth)}
+				return parquetType{dtype: fmt.Sprintf("int%d", v.BitWidth), text: textInt}
 			}
-			return parquetType{dtype: fmt.Sprintf("uint%d", v.BitWidth)}
+			return parquetType{dtype: fmt.Sprintf("uint%d", v.BitWidth), text: textUint}
+		case *format.NullType:
+			return parquetType{dtype: "object", text: textString} // every value is null
 		}
 	}
 	switch t.Kind() {
 	case parquet.Boolean:
-		return parquetType{dtype: "bool"}
+		return parquetType{dtype: "bool", text: textBool}
 	case parquet.Int32:
-		return parquetType{dtype: "int32"}
+		return parquetType{dtype: "int32", text: textInt}
 	case parquet.Int64:
-		return parquetType{dtype: "int64"}
+		return parquetType{dtype: "int64", text: textInt}
 	case parquet.Int96:
-		return parquetType{dtype: "datetime64[ns]"}
+		return parquetType{dtype: "datetime64[ns]", temporal: "ns", text: textInt96}
 	case parquet.Float:
-		return parquetType{dtype: "float32"}
+		return parquetType{dtype: "float32", text: textFloat32}
 	case parquet.Double:
-		return parquetType{dtype: "float64"}
+		return parquetType{dtype: "float64", text: textFloat64}
 	}
-	return parquetType{dtype: "object"}
+	return parquetType{dtype: "object", text: textBytes}
+}
+
+func timeUnit(u format.TimeUnit) string {
+	switch u.Value.(type) {
+	case *format.MilliSeconds:
+		return "ms"
+	case *format.NanoSeconds:
+		return "ns"
+	}
+	return "us"
+}
+
+// floatText writes a float as DataFrame.to_csv does (numpy's str of the
+// column's type, Python's repr for float64): the shortest text that reads
+// back to the same value in that type (bits is 32 for float32 columns),
+// "1.0" for whole numbers, positional from 1e-4 up to 1e16 (float64) or 1e6
+// (float32), scientific outside. NaN is missing: empty.
+func floatText(f float64, bits int) string {
+	switch {
+	case math.IsNaN(f):
+		return ""
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	limit := 1e16
+	if bits == 32 {
+		limit = 1e6
+	}
+	if a := math.Abs(f); a != 0 && (a < 1e-4 || a >= limit) {
+		return strconv.FormatFloat(f, 'e', -1, bits) // as numpy and Python: 1e+16, 1.5e-05
+	}
+	s := strconv.FormatFloat(f, 'f', -1, bits)
+	if !strings.ContainsRune(s, '.') {
+		s += ".0"
+	}
+	return s
+}
+
+// timeText is how a timestamp column is written: pandas picks one format
+// for the whole column (DatetimeArray._format_native_types): the date alone
+// when every value is at midnight, else seconds and as many fraction digits
+// as the finest value needs.
+type timeText struct {
+	datesOnly bool
+	frac      int // 0, 3, 6 or 9 digits after the seconds
+}
+
+// observe widens the format to fit t.
+func (tt *timeText) observe(t time.Time) {
+	ns := t.Nanosecond()
+	switch {
+	case ns%1000 != 0:
+		tt.frac = 9
+	case ns%1000000 != 0:
+		tt.frac = max(tt.frac, 6)
+	case ns != 0:
+		tt.frac = max(tt.frac, 3)
+	}
+	if ns != 0 || t.Hour() != 0 || t.Minute() != 0 || t.Second() != 0 {
+		tt.datesOnly = false
+	}
+}
+
+func (tt timeText) format(t time.Time, utc bool) string {
+	if tt.datesOnly && !utc {
+		return t.Format(time.DateOnly)
+	}
+	b := t.AppendFormat(nil, time.DateTime)
+	if tt.frac > 0 {
+		frac := fmt.Sprintf(".%09d", t.Nanosecond())
+		b = append(b, frac[:1+tt.frac]...)
+	}
+	if utc {
+		b = append(b, "+00:00"...)
+	}
+	return string(b)
+}
+
+// timeOf reads a timestamp value in its column's unit, UTC.
+func timeOf(v parquet.Value, typ parquetType) time.Time {
+	if typ.text == textInt96 {
+		// INT96: nanoseconds of the day, then the Julian day number.
+		i := v.Int96()
+		nanos := int64(uint64(i[1])<<32 | uint64(i[0]))
+		days := int64(i[2]) - 2440588 // the Julian day of 1970-01-01
+		return time.Unix(days*86400, nanos).UTC()
+	}
+	n := v.Int64()
+	switch typ.temporal {
+	case "ms":
+		return time.UnixMilli(n).UTC()
+	case "ns":
+		return time.Unix(0, n).UTC()
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+// decimalText writes an unscaled decimal as Python's str(Decimal) writes it
+// for usual scales: all digits, the point scale digits from the right.
+func decimalText(v parquet.Value, scale int32) string {
+	var n big.Int
+	switch v.Kind() {
+	case parquet.Int32:
+		n.SetInt64(int64(v.Int32()))
+	case parquet.Int64:
+		n.SetInt64(v.Int64())
+	default: // big-endian two's complement
+		b := v.ByteArray()
+		n.SetBytes(b)
+		if len(b) > 0 && b[0]&0x80 != 0 {
+			n.Sub(&n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+		}
+	}
+	sign := ""
+	if n.Sign() < 0 {
+		sign = "-"
+		n.Neg(&n)
+	}
+	digits := n.String()
+	if scale <= 0 {
+		return sign + digits + strings.Repeat("0", int(-scale))
+	}
+	if pad := int(scale) + 1 - len(digits); pad > 0 {
+		digits = strings.Repeat("0", pad) + digits
+	}
+	cut := len(digits) - int(scale)
+	return sign + digits[:cut] + "." + digits[cut:]
+}
+
+// clockText writes a time of day as Python's str(datetime.time) does.
+func clockText(v parquet.Value, unit string) string {
+	var ns int64
+	switch unit {
+	case "ms":
+		ns = int64(v.Int32()) * int64(time.Millisecond)
+	case "ns":
+		ns = v.Int64()
+	default:
+		ns = v.Int64() * int64(time.Microsecond)
+	}
+	t := time.Unix(0, ns).UTC()
+	if us := t.Nanosecond() / 1000; us != 0 {
+		return fmt.Sprintf("%s.%06d", t.Format(time.TimeOnly), us)
+	}
+	return t.Format(time.TimeOnly)
+}
+
+// float16Text writes a half-precision float as numpy does: the fewest
+// digits that round back to the same half (positional from 1e-4 up to 1e3).
+func float16Text(b []byte) string {
+	if len(b) != 2 {
+		return ""
+	}
+	h := uint16(b[0]) | uint16(b[1])<<8 // little-endian
+	x := half(h)
+	mag := h & 0x7fff
+	if math.IsNaN(x) || math.IsInf(x, 0) || mag == 0 {
+		return floatText(x, 64)
+	}
+	// Text rounds back to x when it lies between the midpoints to x's two
+	// neighbours; on a midpoint, ties go to the even one.
+	lo := (x + half(h&0x8000|(mag-1))) / 2
+	hi := (x + half(h&0x8000|(mag+1))) / 2
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	for digits := 0; digits < 17; digits++ {
+		c, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'e', digits, 64), 64)
+		if (lo < c && c < hi) || ((c == lo || c == hi) && mag%2 == 0) {
+			x = c
+			break
+		}
+	}
+	if a := math.Abs(x); a < 1e-4 || a >= 1e3 {
+		return strconv.FormatFloat(x, 'e', -1, 64)
+	}
+	return floatText(x, 64)
+}
+
+// half reads IEEE 754 half-precision bits.
+func half(h uint16) float64 {
+	sign := 1.0
+	if h&0x8000 != 0 {
+		sign = -1
+	}
+	exp := int(h>>10) & 0x1f
+	frac := float64(h & 0x3ff)
+	switch exp {
+	case 0:
+		return sign * math.Ldexp(frac, -24)
+	case 0x1f:
+		if frac != 0 {
+			return math.NaN()
+		}
+		return math.Inf(int(sign))
+	}
+	return sign * math.Ldexp(1024+frac, exp-25)
 }
 
 func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, error) {
@@ -267,13 +563,13 @@ func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, er
 		return 0, err
 	}
 	defer closeFile()
-	_, types, err := parquetColumns(pf)
+	pcols, err := parquetColumns(pf)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	for i, a := range accs {
 		if a != nil {
-			a.dtype, a.temporal = types[i].dtype, types[i].temporal
+			a.dtype, a.temporal = pcols[i].typ.dtype, pcols[i].typ.temporal
 		}
 	}
 	buf := make([]parquet.Value, 4096)
@@ -286,7 +582,7 @@ func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, er
 			if err := ctx.Err(); err != nil {
 				return 0, err
 			}
-			if err := readChunk(chunks[i], a, buf); err != nil {
+			if err := eachValue(chunks[pcols[i].leaf], buf, a.addValue); err != nil {
 				return 0, fmt.Errorf("%s: column %q: %w", filepath.Base(path), a.name, err)
 			}
 		}
@@ -294,7 +590,14 @@ func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, er
 	return pf.NumRows(), nil
 }
 
-func readChunk(cc parquet.ColumnChunk, a *columnAcc, buf []parquet.Value) error {
+// eachValue calls f with every value of a column chunk, page by page. A
+// corrupt page can make the Parquet library panic; that becomes an error.
+func eachValue(cc parquet.ColumnChunk, buf []parquet.Value, f func(parquet.Value)) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("corrupt column data: %v", r)
+		}
+	}()
 	pages := cc.Pages()
 	defer pages.Close()
 	for {
@@ -309,7 +612,7 @@ func readChunk(cc parquet.ColumnChunk, a *columnAcc, buf []parquet.Value) error 
 		for {
 			n, err := vr.ReadValues(buf)
 			for _, v := range buf[:n] {
-				a.addValue(v)
+				f(v)
 			}
 			if errors.Is(err, io.EOF) {
 				break
@@ -652,4 +955,228 @@ func quantile(sorted []float64, q float64) float64 {
 	lo := int(math.Floor(pos))
 	hi := int(math.Ceil(pos))
 	return sorted[lo] + (sorted[hi]-sorted[lo])*(pos-float64(lo))
+}
+
+// Table reads a CSV or Parquet file row by row as text. CSV fields come as
+// written; Parquet values come as pandas.DataFrame.to_csv writes them (floats
+// in their shortest form, missing values empty, dates ISO 8601), so a CSV
+// written from these rows reads back in pandas as the source file does.
+// Open one with OpenTable.
+type Table struct {
+	path    string
+	columns []string
+	row     []string
+	rows    int64 // rows returned so far
+	closers []func()
+
+	csv *csv.Reader
+
+	pf     *parquet.File
+	pcols  []parquetColumn
+	times  []timeText // per column, for timestamps
+	groups []parquet.RowGroup
+	group  int          // next row group to open
+	reader parquet.Rows // the open row group's rows
+	buf    []parquet.Row
+	bufN   int
+	bufI   int
+}
+
+// OpenTable opens a CSV (.csv) or Parquet (.parquet, .pq) file for reading
+// row by row. Parquet files are checked up front: nested columns and raw
+// bytes are refused with the column's name, and timestamp columns are read
+// once to choose their text format as pandas would.
+func OpenTable(path string) (*Table, error) {
+	kind, err := dataFormat(path)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{path: path}
+	if kind == formatCSV {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		t.closers = append(t.closers, func() { f.Close() })
+		t.csv = newCSVReader(f)
+		header, err := t.csv.Read()
+		if errors.Is(err, io.EOF) {
+			t.Close()
+			return nil, fmt.Errorf("%s is empty; want a header line with the column names", path)
+		}
+		if err == nil {
+			t.columns, err = csvHeader(header, path)
+		}
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return t, nil
+	}
+	pf, closeFile, err := openParquet(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t.closers = append(t.closers, closeFile)
+	t.pf = pf
+	if t.pcols, err = parquetColumns(pf); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t.groups = pf.RowGroups()
+	t.times = make([]timeText, len(t.pcols))
+	buf := make([]parquet.Value, 4096)
+	for i, c := range t.pcols {
+		t.columns = append(t.columns, c.name)
+		if c.typ.text != textTimestamp && c.typ.text != textInt96 {
+			continue
+		}
+		tt := timeText{datesOnly: true}
+		for _, rg := range t.groups {
+			err := eachValue(rg.ColumnChunks()[c.leaf], buf, func(v parquet.Value) {
+				if !v.IsNull() {
+					tt.observe(timeOf(v, c.typ))
+				}
+			})
+			if err != nil {
+				t.Close()
+				return nil, fmt.Errorf("%s: column %q: %w", path, c.name, err)
+			}
+		}
+		t.times[i] = tt
+	}
+	t.row = make([]string, len(t.pcols))
+	t.buf = make([]parquet.Row, 256)
+	return t, nil
+}
+
+// Columns returns the column names, in file order.
+func (t *Table) Columns() []string { return t.columns }
+
+// Next returns the next row, one text per column, or io.EOF after the last
+// one. The slice is reused by the next call; its strings are not.
+func (t *Table) Next() ([]string, error) {
+	if t.csv != nil {
+		rec, err := t.csv.Read()
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.path, err)
+		}
+		t.rows++
+		return rec, nil
+	}
+	row, err := t.nextParquet()
+	if err != nil {
+		return nil, err
+	}
+	if len(row) != len(t.pf.Schema().Fields()) {
+		return nil, fmt.Errorf("%s: row index %d has %d values for %d columns; the file is corrupt", t.path, t.rows, len(row), len(t.pf.Schema().Fields()))
+	}
+	for i, c := range t.pcols {
+		t.row[i] = t.text(i, c, row[c.leaf])
+	}
+	t.rows++
+	return t.row, nil
+}
+
+// nextParquet returns the next row's values, row groups in file order.
+func (t *Table) nextParquet() (row parquet.Row, err error) {
+	defer func() {
+		if r := recover(); r != nil { // see eachValue
+			row, err = nil, fmt.Errorf("%s: row group %d: corrupt data: %v", t.path, t.group, r)
+		}
+	}()
+	for t.bufI == t.bufN {
+		if t.reader == nil {
+			if t.group == len(t.groups) {
+				return nil, io.EOF
+			}
+			t.reader = t.groups[t.group].Rows()
+			t.group++
+		}
+		n, err := t.reader.ReadRows(t.buf)
+		t.bufN, t.bufI = n, 0
+		if errors.Is(err, io.EOF) {
+			if n == 0 {
+				t.reader.Close()
+				t.reader = nil
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: row group %d: %w", t.path, t.group, err)
+		}
+	}
+	t.bufI++
+	return t.buf[t.bufI-1], nil
+}
+
+// text writes one Parquet value as DataFrame.to_csv does.
+func (t *Table) text(i int, c parquetColumn, v parquet.Value) string {
+	if v.IsNull() {
+		return ""
+	}
+	switch c.typ.text {
+	case textBool:
+		if v.Boolean() {
+			return "True"
+		}
+		return "False"
+	case textInt:
+		if v.Kind() == parquet.Int32 {
+			return strconv.FormatInt(int64(v.Int32()), 10)
+		}
+		return strconv.FormatInt(v.Int64(), 10)
+	case textUint:
+		if v.Kind() == parquet.Int32 {
+			return strconv.FormatUint(uint64(v.Uint32()), 10)
+		}
+		return strconv.FormatUint(v.Uint64(), 10)
+	case textFloat32:
+		return floatText(float64(v.Float()), 32)
+	case textFloat64:
+		return floatText(v.Double(), 64)
+	case textFloat16:
+		return float16Text(v.ByteArray())
+	case textDate:
+		return time.Unix(int64(v.Int32())*86400, 0).UTC().Format(time.DateOnly)
+	case textTimestamp, textInt96:
+		return t.times[i].format(timeOf(v, c.typ), c.typ.utc)
+	case textTime:
+		return clockText(v, c.typ.temporal)
+	case textDecimal:
+		return decimalText(v, c.typ.scale)
+	case textUUID:
+		b := v.ByteArray()
+		if len(b) == 16 {
+			return fmt.Sprintf("%x-%x-%x-%x-%x", b[:4], b[4:6], b[6:8], b[8:10], b[10:])
+		}
+	}
+	return string(v.ByteArray())
+}
+
+// Pos says where the last row returned came from, for messages: the line of
+// column col in a CSV file, the row's 0-based index (as pandas numbers it)
+// in a Parquet file.
+func (t *Table) Pos(col int) string {
+	if t.csv != nil {
+		line, _ := t.csv.FieldPos(col)
+		return fmt.Sprintf("line %d", line)
+	}
+	return fmt.Sprintf("row index %d", t.rows-1)
+}
+
+// Close releases the file.
+func (t *Table) Close() error {
+	if t.reader != nil {
+		t.reader.Close()
+		t.reader = nil
+	}
+	for _, c := range t.closers {
+		c()
+	}
+	t.closers = nil
+	return nil
 }
