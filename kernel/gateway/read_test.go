@@ -131,7 +131,7 @@ func TestReadMalformed(t *testing.T) {
 		`{"header": {"msg_type": "status"}, "channel": 7}`,
 		`{"header": {"msg_type": "comm_msg"}, "content": {"a": tru`,
 		`{"header": {"msg_type": "comm_msg"}, "content": {"a": ]}`,
-		`{"header": {"msg_type": "comm_msg"}, "content": nul}`, // unknown type: content must be JSON
+		`{"header": {"msg_type": "comm_msg"}, "content": nul}`,                         // unknown type: content must be JSON
 		`{"header": {"msg_type": "status", "x": "` + strings.Repeat("h", 5000) + `"}}`, // header over the limit
 	} {
 		_, _, err := newReader(1024).read(websocket.TextMessage, strings.NewReader(bad))
