@@ -223,16 +223,19 @@ type parquetColumn struct {
 // refused: a trial's DataFrame cannot use them as features, and the CSV data
 // view could not carry them.
 func parquetColumns(pf *parquet.File) ([]parquetColumn, error) {
-	index := pandasIndexColumns(pf)
+	meta := readPandasMeta(pf)
 	var cols []parquetColumn
 	for leaf, field := range pf.Schema().Fields() {
 		if !field.Leaf() || field.Repeated() {
 			return nil, fmt.Errorf("column %q is nested (a list, map or struct); trialbook reads flat tables only: flatten it into plain columns or drop it before writing the file (df.drop(columns=[%q]).to_parquet(...))", field.Name(), field.Name())
 		}
-		if index[field.Name()] {
+		if meta.index[field.Name()] {
 			continue
 		}
 		typ := parquetTypeOf(field.Type())
+		if typ.text == textInt96 && meta.zoned[field.Name()] {
+			typ.dtype, typ.utc = "datetime64[ns, UTC]", true
+		}
 		if typ.text == textBytes && isFloat16(pf, leaf, field.Name()) {
 			typ = parquetType{dtype: "float16", text: textFloat16}
 		}
@@ -255,28 +258,44 @@ func isFloat16(pf *parquet.File, leaf int, name string) bool {
 	return ok
 }
 
-// pandasIndexColumns returns the columns that hold a DataFrame's index, as
-// pandas records them in the file's "pandas" metadata; a RangeIndex is
-// recorded without a column.
-func pandasIndexColumns(pf *parquet.File) map[string]bool {
+// pandasMeta is what parquetColumns uses of the "pandas" metadata that
+// pandas writes into a Parquet file.
+type pandasMeta struct {
+	index map[string]bool // columns that hold the DataFrame's index
+	zoned map[string]bool // timestamp columns with a time zone
+}
+
+// readPandasMeta reads the file's pandas metadata: its "index_columns" (a
+// RangeIndex is recorded without a column) and which columns are
+// "datetimetz", which legacy INT96 timestamps cannot say themselves.
+func readPandasMeta(pf *parquet.File) pandasMeta {
 	meta, ok := pf.Lookup("pandas")
 	if !ok {
-		return nil
+		return pandasMeta{}
 	}
 	var m struct {
 		IndexColumns []json.RawMessage `json:"index_columns"`
+		Columns      []struct {
+			FieldName  string `json:"field_name"`
+			PandasType string `json:"pandas_type"`
+		} `json:"columns"`
 	}
 	if json.Unmarshal([]byte(meta), &m) != nil {
-		return nil // unreadable pandas metadata: pandas ignores it too
+		return pandasMeta{} // unreadable pandas metadata: pandas ignores it too
 	}
-	index := map[string]bool{}
+	pm := pandasMeta{index: map[string]bool{}, zoned: map[string]bool{}}
 	for _, raw := range m.IndexColumns {
 		var name string
 		if json.Unmarshal(raw, &name) == nil {
-			index[name] = true
+			pm.index[name] = true
 		}
 	}
-	return index
+	for _, c := range m.Columns {
+		if c.PandasType == "datetimetz" {
+			pm.zoned[c.FieldName] = true
+		}
+	}
+	return pm
 }
 
 // parquetType is a Parquet column's type as pandas (with pyarrow) shows it,
@@ -519,15 +538,34 @@ func float16Text(b []byte) string {
 	}
 	// Text rounds back to x when it lies between the midpoints to x's two
 	// neighbours; on a midpoint, ties go to the even one.
-	lo := (x + half(h&0x8000|(mag-1))) / 2
-	hi := (x + half(h&0x8000|(mag+1))) / 2
+	below := half(h&0x8000 | (mag - 1))
+	above := half(h&0x8000 | (mag + 1))
+	if mag+1 == 0x7c00 { // above the largest half is infinity; round at its gap
+		above = x + (x - below)
+	}
+	lo, hi := (x+below)/2, (x+above)/2
 	if lo > hi {
 		lo, hi = hi, lo
 	}
+	inside := func(c float64) bool {
+		return (lo < c && c < hi) || ((c == lo || c == hi) && mag%2 == 0)
+	}
+	// The fewest digits inside; like numpy's Dragon4, a digit string one
+	// step up or down from the rounded one counts, the nearest to x wins.
 	for digits := 0; digits < 17; digits++ {
-		c, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'e', digits, 64), 64)
-		if (lo < c && c < hi) || ((c == lo || c == hi) && mag%2 == 0) {
-			x = c
+		text := strconv.FormatFloat(x, 'e', digits, 64)
+		c, _ := strconv.ParseFloat(text, 64)
+		exp, _ := strconv.Atoi(text[strings.IndexByte(text, 'e')+1:])
+		step := math.Pow(10, float64(exp-digits))
+		best, found := 0.0, false
+		for _, d := range []float64{c, c + step, c - step} {
+			d, _ = strconv.ParseFloat(strconv.FormatFloat(d, 'e', digits, 64), 64)
+			if inside(d) && (!found || math.Abs(d-x) < math.Abs(best-x)) {
+				best, found = d, true
+			}
+		}
+		if found {
+			x = best
 			break
 		}
 	}
