@@ -3,6 +3,7 @@ package specs
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -305,8 +306,9 @@ type parquetType struct {
 	dtype    string
 	temporal string // "", "date" (days), "ms", "us", "ns"
 	text     textKind
-	utc      bool  // a timestamp adjusted to UTC: pandas shows it with +00:00
-	scale    int32 // a decimal's digits after the point
+	utc      bool   // a timestamp adjusted to UTC: pandas shows it with +00:00
+	scale    int32  // a decimal's digits after the point
+	clock    string // a time of day's unit: "ms", "us" or "ns"
 }
 
 // textKind says how a Parquet value is written as CSV text.
@@ -344,7 +346,7 @@ func parquetTypeOf(t parquet.Type) parquetType {
 			}
 			return parquetType{dtype: dtype, temporal: unit, text: textTimestamp, utc: v.IsAdjustedToUTC}
 		case *format.TimeType:
-			return parquetType{dtype: "object", text: textTime, temporal: timeUnit(v.Unit)}
+			return parquetType{dtype: "object", text: textTime, clock: timeUnit(v.Unit)}
 		case *format.DecimalType:
 			return parquetType{dtype: "object", text: textDecimal, scale: v.Scale}
 		case *format.UUIDType:
@@ -530,7 +532,7 @@ func float16Text(b []byte) string {
 	if len(b) != 2 {
 		return ""
 	}
-	h := uint16(b[0]) | uint16(b[1])<<8 // little-endian
+	h := binary.LittleEndian.Uint16(b)
 	x := half(h)
 	mag := h & 0x7fff
 	if math.IsNaN(x) || math.IsInf(x, 0) || mag == 0 {
@@ -575,6 +577,14 @@ func float16Text(b []byte) string {
 	return floatText(x, 64)
 }
 
+// halfOf reads a FLOAT16 value: two bytes, little-endian.
+func halfOf(b []byte) float64 {
+	if len(b) != 2 {
+		return math.NaN()
+	}
+	return half(binary.LittleEndian.Uint16(b))
+}
+
 // half reads IEEE 754 half-precision bits.
 func half(h uint16) float64 {
 	sign := 1.0
@@ -607,7 +617,7 @@ func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, er
 	}
 	for i, a := range accs {
 		if a != nil {
-			a.dtype, a.temporal = pcols[i].typ.dtype, pcols[i].typ.temporal
+			a.dtype, a.temporal, a.ptype = pcols[i].typ.dtype, pcols[i].typ.temporal, pcols[i].typ
 		}
 	}
 	buf := make([]parquet.Value, 4096)
@@ -669,6 +679,7 @@ type columnAcc struct {
 	name     string
 	dtype    string // fixed for Parquet; inferred from text for CSV
 	temporal string // Parquet dates and timestamps: see parquetType
+	ptype    parquetType
 	// tmin, tmax are a temporal column's range in its own unit.
 	tmin, tmax int64
 	hasTime    bool
@@ -811,6 +822,33 @@ func (a *columnAcc) addValue(v parquet.Value) {
 		}
 		a.hasTime = true
 		a.addNumKey(float64(t))
+		return
+	}
+	// Types whose physical values are not what pandas shows.
+	switch a.ptype.text {
+	case textDecimal, textUint, textFloat16:
+		var f float64
+		switch a.ptype.text {
+		case textDecimal:
+			f, _ = strconv.ParseFloat(decimalText(v, a.ptype.scale), 64)
+		case textUint:
+			if v.Kind() == parquet.Int32 {
+				f = float64(v.Uint32())
+			} else {
+				f = float64(v.Uint64())
+			}
+		default:
+			f = halfOf(v.ByteArray())
+		}
+		if math.IsNaN(f) {
+			a.missing++
+			return
+		}
+		a.addNumber(f, a.count)
+		a.addNumKey(f)
+		return
+	case textTime, textUUID:
+		a.addKey(parquetText(v, a.ptype, timeText{}))
 		return
 	}
 	switch v.Kind() {
@@ -1113,7 +1151,7 @@ func (t *Table) Next() ([]string, error) {
 		return nil, fmt.Errorf("%s: row index %d has %d values for %d columns; the file is corrupt", t.path, t.rows, len(row), len(t.pf.Schema().Fields()))
 	}
 	for i, c := range t.pcols {
-		t.row[i] = t.text(i, c, row[c.leaf])
+		t.row[i] = parquetText(row[c.leaf], c.typ, t.times[i])
 	}
 	t.rows++
 	return t.row, nil
@@ -1151,12 +1189,13 @@ func (t *Table) nextParquet() (row parquet.Row, err error) {
 	return t.buf[t.bufI-1], nil
 }
 
-// text writes one Parquet value as DataFrame.to_csv does.
-func (t *Table) text(i int, c parquetColumn, v parquet.Value) string {
+// parquetText writes one Parquet value as DataFrame.to_csv does; tt is the
+// format of a timestamp's column.
+func parquetText(v parquet.Value, typ parquetType, tt timeText) string {
 	if v.IsNull() {
 		return ""
 	}
-	switch c.typ.text {
+	switch typ.text {
 	case textBool:
 		if v.Boolean() {
 			return "True"
@@ -1181,11 +1220,11 @@ func (t *Table) text(i int, c parquetColumn, v parquet.Value) string {
 	case textDate:
 		return time.Unix(int64(v.Int32())*86400, 0).UTC().Format(time.DateOnly)
 	case textTimestamp, textInt96:
-		return t.times[i].format(timeOf(v, c.typ), c.typ.utc)
+		return tt.format(timeOf(v, typ), typ.utc)
 	case textTime:
-		return clockText(v, c.typ.temporal)
+		return clockText(v, typ.clock)
 	case textDecimal:
-		return decimalText(v, c.typ.scale)
+		return decimalText(v, typ.scale)
 	case textUUID:
 		b := v.ByteArray()
 		if len(b) == 16 {

@@ -1,10 +1,13 @@
 package specs
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,6 +258,47 @@ func TestTableParquetMatchesPandas(t *testing.T) {
 			t.Log(strings.TrimSpace(python(t, compareWithToCSV, src, out)))
 		})
 	}
+}
+
+// TestProfileParquetLogicalTypes checks the profile of the columns whose
+// stored integers or bytes are not the values pandas shows: decimals,
+// unsigned integers, half floats, times of day.
+func TestProfileParquetLogicalTypes(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "types.parquet")
+	python(t, writeTypesParquet, src, filepath.Join(dir, "int96.parquet"))
+	out := python(t, `
+import json, sys
+import pandas as pd
+df = pd.read_parquet(sys.argv[1])
+print(json.dumps({c: [float(pd.to_numeric(df[c]).mean()), float(pd.to_numeric(df[c]).min()), int(df[c].isna().sum())] for c in ("dec", "u64", "u8", "f16")} | {"clock": [df["clock"].nunique()]}))
+`, src)
+	var want map[string][]float64
+	if err := json.Unmarshal([]byte(out), &want); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	prof, err := ProfileFile(context.Background(), src, ProfileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range prof.Columns {
+		w, ok := want[c.Name]
+		switch {
+		case !ok:
+		case c.Name == "clock":
+			if c.Mean != nil || c.Distinct != int(w[0]) {
+				t.Errorf("clock: %d distinct (numeric %v), pandas %v distinct times", c.Distinct, c.Mean != nil, w[0])
+			}
+		case c.Mean == nil:
+			t.Errorf("%s (%s) has no numeric summary", c.Name, c.Dtype)
+		case !closeTo(*c.Mean, w[0], 1e-6) || !closeTo(*c.Min, w[1], 1e-6) || c.Missing != int64(w[2]):
+			t.Errorf("%s: mean %v min %v missing %d; pandas %v %v %v", c.Name, *c.Mean, *c.Min, c.Missing, w[0], w[1], w[2])
+		}
+	}
+}
+
+func closeTo(a, b, rel float64) bool {
+	return math.Abs(a-b) <= rel*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
 }
 
 // TestFloat16TextMatchesNumpy writes every half-precision value.
