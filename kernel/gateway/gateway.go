@@ -12,6 +12,16 @@
 // as binary frames in the legacy layout (a count, offsets, the JSON, the
 // buffers).
 // https://jupyter-server.readthedocs.io/en/latest/developers/websocket-protocols.html
+//
+// Memory is bounded as on the ZeroMQ path: each websocket message is
+// streamed through a small buffer (read.go), keeping at most
+// StartOptions.MaxMessage bytes of its content and of each buffer; a
+// longer message is cut as kernel cuts one (a stream message keeps its
+// name and the text that arrived, with a "[... N bytes dropped by
+// trialbook ...]" note; any other becomes a stderr note), counted in
+// Kernel.Stats().Truncated. Note that Jupyter Server itself drops stream
+// output over ZMQChannelsWebsocketConnection.iopub_data_rate_limit
+// (1 MB/s by default) and sends a note of its own instead.
 package gateway
 
 import (

@@ -33,9 +33,10 @@ var errMalformed = errors.New("malformed message")
 // (StartOptions.MaxMessage, as the ZeroMQ channels apply it) and reads past
 // the rest, so memory follows the limit, not the message.
 type reader struct {
-	br    *bufio.Reader
-	limit int // StartOptions.MessageLimit: the limit named in notes; 0 none
-	keep  int // bytes kept of a part: max(limit, minKeep), or all
+	br      *bufio.Reader
+	scratch [256]byte // keys and the channel name
+	limit   int       // StartOptions.MessageLimit: the limit named in notes; 0 none
+	keep    int       // bytes kept of a part: max(limit, minKeep), or all
 }
 
 func newReader(limit int) *reader {
@@ -136,15 +137,9 @@ func (rd *reader) object() (fields, error) {
 		} else if c != ',' {
 			return f, fmt.Errorf("%w: %q after a value, want ',' or '}'", errMalformed, c)
 		}
-		kraw, ksize, err := rd.value(256)
+		key, err := rd.key()
 		if err != nil {
 			return f, err
-		}
-		var key string
-		if ksize == int64(len(kraw)) {
-			if err := json.Unmarshal(kraw, &key); err != nil {
-				return f, fmt.Errorf("%w: key: %v", errMalformed, err)
-			}
 		}
 		if err := rd.expect(':'); err != nil {
 			return f, err
@@ -158,12 +153,12 @@ func (rd *reader) object() (fields, error) {
 		case "metadata":
 			dst = &f.meta
 		case "content":
-			if f.content, f.contentSize, err = rd.value(rd.keep); err != nil {
+			if f.content, f.contentSize, err = rd.value(nil, rd.keep); err != nil {
 				return f, err
 			}
 			continue
 		case "channel":
-			raw, size, err := rd.value(256)
+			raw, size, err := rd.value(rd.scratch[:0], len(rd.scratch))
 			if err != nil {
 				return f, err
 			}
@@ -172,12 +167,12 @@ func (rd *reader) object() (fields, error) {
 			}
 			continue
 		default: // msg_id and msg_type (copies of the header's), buffers ([] in a text message)
-			if _, _, err := rd.value(0); err != nil {
+			if _, _, err := rd.value(nil, 0); err != nil {
 				return f, err
 			}
 			continue
 		}
-		raw, size, err := rd.value(rd.keep)
+		raw, size, err := rd.value(nil, rd.keep)
 		if err != nil {
 			return f, err
 		}
@@ -228,11 +223,47 @@ func eof(err error) error {
 	return err
 }
 
-// value reads the JSON value at rd.br, keeping its first keep bytes, and
-// returns them with the value's full size. It follows only the value's
-// nesting and strings to find its end (the kept bytes are checked when
-// decoded), scanning runs of string text without copying them.
-func (rd *reader) value(keep int) (raw []byte, size int64, err error) {
+// key reads an object key: "" for a key too long to be one the client
+// uses. Keys are read into rd.scratch, without allocating.
+func (rd *reader) key() (string, error) {
+	raw, size, err := rd.value(rd.scratch[:0], len(rd.scratch))
+	if err != nil || size > int64(len(raw)) {
+		return "", err
+	}
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return keyName(raw[1 : len(raw)-1]), nil
+	}
+	var key string
+	if err := json.Unmarshal(raw, &key); err != nil {
+		return "", fmt.Errorf("%w: key: %v", errMalformed, err)
+	}
+	return key, nil
+}
+
+// keyName returns the key the client uses that b spells, or "".
+func keyName(b []byte) string {
+	switch string(b) {
+	case "header":
+		return "header"
+	case "parent_header":
+		return "parent_header"
+	case "metadata":
+		return "metadata"
+	case "content":
+		return "content"
+	case "channel":
+		return "channel"
+	}
+	return ""
+}
+
+// value reads the JSON value at rd.br, appending its first keep bytes to
+// dst (nil: a new slice), and returns them with the value's full size. It
+// follows only the value's nesting and strings to find its end (the kept
+// bytes are checked when decoded), scanning runs of string text without
+// copying them.
+func (rd *reader) value(dst []byte, keep int) (raw []byte, size int64, err error) {
+	raw = dst
 	if _, err := rd.nextByte(); err != nil {
 		return nil, 0, err
 	}
@@ -285,6 +316,7 @@ type scanState struct {
 // belong to it and whether it ended.
 func (s *scanState) scan(buf []byte) (int, bool, error) {
 	i := 0
+	quote := -1 // the next '"' in buf at or after i, once searched for
 	for i < len(buf) {
 		if s.str {
 			if s.esc {
@@ -292,18 +324,21 @@ func (s *scanState) scan(buf []byte) (int, bool, error) {
 				i++
 				continue
 			}
-			// A run of text: find its end with two vectorized searches.
-			rest := buf[i:]
-			j := bytes.IndexByte(rest, '"')
-			if j < 0 {
-				j = len(rest)
+			// A run of text ends at a backslash or at the next quote: find
+			// both with vectorized searches, the quote once per run of
+			// escapes (else text full of \n would be scanned quadratically).
+			if quote < i {
+				quote = len(buf)
+				if q := bytes.IndexByte(buf[i:], '"'); q >= 0 {
+					quote = i + q
+				}
 			}
-			if b := bytes.IndexByte(rest[:j], '\\'); b >= 0 {
+			if b := bytes.IndexByte(buf[i:quote], '\\'); b >= 0 {
 				s.esc = true
 				i += b + 1
 				continue
 			}
-			i += j
+			i = quote
 			if i == len(buf) {
 				break
 			}
@@ -383,9 +418,10 @@ func (rd *reader) binary(r io.Reader) (fields, [][]byte, int64, error) {
 		if _, err := io.CopyN(io.Discard, r, start[i]-pos); err != nil {
 			return f, nil, 0, eof(err)
 		}
-		part := r
+		part, partSize := r, int64(-1)
 		if start[i+1] >= 0 {
-			part = io.LimitReader(r, start[i+1]-start[i])
+			partSize = start[i+1] - start[i]
+			part = io.LimitReader(r, partSize)
 		}
 		if i == 0 {
 			rd.br.Reset(part)
@@ -398,7 +434,7 @@ func (rd *reader) binary(r io.Reader) (fields, [][]byte, int64, error) {
 				return f, nil, 0, err
 			}
 		} else {
-			b, size, err := readCapped(part, rd.keep)
+			b, size, err := readCapped(part, rd.keep, partSize)
 			if err != nil {
 				return f, nil, 0, err
 			}
@@ -419,13 +455,17 @@ func (rd *reader) binary(r io.Reader) (fields, [][]byte, int64, error) {
 }
 
 // readCapped reads r to its end, keeping the first keep bytes, and
-// returns them with the full size.
-func readCapped(r io.Reader, keep int) ([]byte, int64, error) {
+// returns them with the full size. hint is r's size when known (else -1):
+// what is kept is then allocated once.
+func readCapped(r io.Reader, keep int, hint int64) ([]byte, int64, error) {
 	var (
 		b    []byte
 		size int64
 		tmp  [32 << 10]byte
 	)
+	if hint >= 0 {
+		b = make([]byte, 0, min(hint, int64(keep)))
+	}
 	for {
 		n, err := r.Read(tmp[:])
 		if room := keep - len(b); room > 0 && n > 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -230,4 +231,91 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("at limit %d: %q %+v %v", limit, ch2, m2, err)
 		}
 	})
+}
+
+// randomValue writes a random JSON value with random white space.
+func randomValue(r *rand.Rand, depth int) string {
+	ws := []string{"", " ", "\n\t ", "\r\n"}[r.IntN(4)]
+	switch k := r.IntN(7); {
+	case depth > 3 || k == 0:
+		return []string{"0", "-1.5e+3", "true", "false", "null", "12345678901234567890"}[r.IntN(6)]
+	case k <= 2:
+		var b strings.Builder
+		for range r.IntN(40) {
+			b.WriteString([]string{"a", "\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83c\\udf89", "é", "]}", ",:", "\\/"}[r.IntN(10)])
+		}
+		return `"` + b.String() + `"`
+	case k <= 4:
+		var parts []string
+		for range r.IntN(5) {
+			parts = append(parts, ws+randomValue(r, depth+1)+ws)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	default:
+		var parts []string
+		for range r.IntN(5) {
+			parts = append(parts, ws+randomValue(r, 4)+ws+":"+ws+randomValue(r, depth+1))
+		}
+		// Keys are strings: replace any non-string key.
+		for i, p := range parts {
+			if !strings.HasPrefix(strings.TrimSpace(p), `"`) {
+				parts[i] = `"k"` + p[strings.Index(p, ":"):]
+			}
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+}
+
+// Random messages (any JSON in their content and in keys the client
+// skips, keys in any order) read as encoding/json reads them.
+func TestReadRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 300 {
+		keys := []string{
+			`"header": {"msg_type": "comm_msg", "msg_id": "m"}`,
+			`"parent_header": {"msg_id": "p"}`,
+			`"content": ` + randomValue(r, 0),
+			`"channel": "iopub"`,
+			`"x": ` + randomValue(r, 0),
+			`"buffers": ` + randomValue(r, 0),
+		}
+		r.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+		msg := "{" + strings.Join(keys, ", ") + "}"
+		var std map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(msg), &std); err != nil {
+			t.Fatalf("generated %q: %v", msg, err)
+		}
+		ch, m := readText(t, 0, msg)
+		if ch != "iopub" || m.ParentID() != "p" || !bytes.Equal(m.RawContent, std["content"]) {
+			t.Fatalf("%q: read %q %q, want %q", msg, ch, m.RawContent, std["content"])
+		}
+	}
+}
+
+// BenchmarkRead compares the streaming reader with what Recv did before,
+// json.Unmarshal of the whole message, on a small and a large message.
+func BenchmarkRead(b *testing.B) {
+	for _, n := range []int{100, 1 << 20} {
+		msg := serverMessage("stream", "p", streamContent("stdout", strings.Repeat("line of text\n", n/13+1)), "iopub")
+		b.Run(fmt.Sprintf("reader/%d", len(msg)), func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			rd := newReader(0)
+			for b.Loop() {
+				if _, _, err := rd.read(websocket.TextMessage, strings.NewReader(msg)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("unmarshal/%d", len(msg)), func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				var w wireMsg
+				if err := json.Unmarshal([]byte(msg), &w); err != nil {
+					b.Fatal(err)
+				}
+				m := &kernel.Message{Header: w.Header, ParentHeader: w.ParentHeader, RawContent: w.Content}
+				m.DecodeContent()
+			}
+		})
+	}
 }
