@@ -498,7 +498,7 @@ func (k *Kernel) connect(ctx context.Context, p *process, conn ConnectionInfo) e
 	// rather than five leaves the CPU to the starting kernel.
 	errs := make(chan error, len(dials))
 	dialOne := func(d dial) {
-		ch, err := dialChannel(ctx, d.name, conn.Endpoint(d.port), d.typ, d.id, k.maxMessage(), p.sess.newMAC())
+		ch, err := dialChannel(ctx, d.name, conn.Endpoint(d.port), d.typ, d.id, k.opts.MessageLimit(), p.sess.newMAC())
 		if err == nil {
 			*d.dst = ch
 		}
@@ -671,19 +671,6 @@ func (k *Kernel) lookup(id string) *request {
 	k.reqMu.Lock()
 	defer k.reqMu.Unlock()
 	return k.reqs[id]
-}
-
-// maxMessage is the frame limit for the channels: StartOptions.MaxMessage,
-// DefaultMaxMessage for 0, and 0 (none) when negative.
-func (k *Kernel) maxMessage() int {
-	switch n := k.opts.MaxMessage; {
-	case n == 0:
-		return DefaultMaxMessage
-	case n < 0:
-		return 0
-	default:
-		return n
-	}
 }
 
 // readLoop receives, verifies and routes messages from one socket until the
