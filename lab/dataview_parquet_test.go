@@ -3,9 +3,11 @@ package lab
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +172,38 @@ func TestPrepareDataParquet(t *testing.T) {
 	}
 	if d2.View.HoldoutSeed != d.View.HoldoutSeed {
 		t.Error("holdout seeds differ")
+	}
+
+	// time_series on a timestamp column: the holdout is the latest rows,
+	// which needs the column's text to sort as its times do.
+	ts := t.TempDir()
+	p.Validation = specs.Validation{Kind: "time_series", Folds: 3, Time: "when"}
+	if _, err := PrepareData(p, ts); err != nil {
+		t.Fatal(err)
+	}
+	latest := func(file string) (lo, hi string) {
+		f, err := os.Open(filepath.Join(ts, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		recs, err := csv.NewReader(f).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := slices.Index(recs[0], "when")
+		for _, r := range recs[1:] {
+			if lo == "" || r[col] < lo {
+				lo = r[col]
+			}
+			hi = max(hi, r[col])
+		}
+		return lo, hi
+	}
+	_, trainLast := latest(viewTrainFile)
+	holdFirst, _ := latest(viewHoldoutFile)
+	if trainLast >= holdFirst {
+		t.Errorf("time_series: the training rows reach %s, after the holdout's first %s", trainLast, holdFirst)
 	}
 }
 
