@@ -218,11 +218,13 @@ type parquetColumn struct {
 	typ  parquetType
 }
 
-// parquetColumns returns the columns pandas.read_parquet shows, in file
-// order: the index pandas saved (pandas metadata "index_columns") is left
-// out, as read_parquet makes it the index. Nested columns and raw bytes are
-// refused: a trial's DataFrame cannot use them as features, and the CSV data
-// view could not carry them.
+// parquetColumns returns the file's columns, in file order. An unnamed
+// index that pandas saved ("__index_level_0__") is left out: it is row
+// numbers left over from a filter or a sort, which pd.read_parquet makes the
+// index. A named index (df.set_index("Id")) is kept as a column, as
+// df.to_csv writes it, so it can be an id or a feature. Nested columns and
+// raw bytes are refused: a trial's DataFrame cannot use them as features,
+// and the CSV data view could not carry them.
 func parquetColumns(pf *parquet.File) ([]parquetColumn, error) {
 	meta := readPandasMeta(pf)
 	var cols []parquetColumn
@@ -230,7 +232,7 @@ func parquetColumns(pf *parquet.File) ([]parquetColumn, error) {
 		if !field.Leaf() || field.Repeated() {
 			return nil, fmt.Errorf("column %q is nested (a list, map or struct); trialbook reads flat tables only: flatten it into plain columns or drop it before writing the file (df.drop(columns=[%q]).to_parquet(...))", field.Name(), field.Name())
 		}
-		if meta.index[field.Name()] {
+		if meta.unnamedIndex[field.Name()] {
 			continue
 		}
 		typ := parquetTypeOf(field.Type())
@@ -262,13 +264,14 @@ func isFloat16(pf *parquet.File, leaf int, name string) bool {
 // pandasMeta is what parquetColumns uses of the "pandas" metadata that
 // pandas writes into a Parquet file.
 type pandasMeta struct {
-	index map[string]bool // columns that hold the DataFrame's index
-	zoned map[string]bool // timestamp columns with a time zone
+	unnamedIndex map[string]bool // columns that hold an unnamed index
+	zoned        map[string]bool // timestamp columns with a time zone
 }
 
 // readPandasMeta reads the file's pandas metadata: its "index_columns" (a
-// RangeIndex is recorded without a column) and which columns are
-// "datetimetz", which legacy INT96 timestamps cannot say themselves.
+// RangeIndex is recorded without a column; an unnamed one with a column is
+// named "__index_level_N__") and which columns are "datetimetz", which
+// legacy INT96 timestamps cannot say themselves.
 func readPandasMeta(pf *parquet.File) pandasMeta {
 	meta, ok := pf.Lookup("pandas")
 	if !ok {
@@ -284,11 +287,11 @@ func readPandasMeta(pf *parquet.File) pandasMeta {
 	if json.Unmarshal([]byte(meta), &m) != nil {
 		return pandasMeta{} // unreadable pandas metadata: pandas ignores it too
 	}
-	pm := pandasMeta{index: map[string]bool{}, zoned: map[string]bool{}}
+	pm := pandasMeta{unnamedIndex: map[string]bool{}, zoned: map[string]bool{}}
 	for _, raw := range m.IndexColumns {
 		var name string
-		if json.Unmarshal(raw, &name) == nil {
-			pm.index[name] = true
+		if json.Unmarshal(raw, &name) == nil && strings.HasPrefix(name, "__index_level_") {
+			pm.unnamedIndex[name] = true
 		}
 	}
 	for _, c := range m.Columns {
