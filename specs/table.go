@@ -66,7 +66,7 @@ func readColumns(path string) ([]string, error) {
 		return nil, err
 	}
 	if kind == formatParquet {
-		pf, closeFile, err := openParquet(path)
+		pf, closeFile, err := openParquet(path, filepath.Base(path))
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +184,8 @@ func scanCSV(ctx context.Context, path string, accs []*columnAcc) (int64, error)
 	}
 }
 
-func openParquet(path string) (pf *parquet.File, closeFile func(), err error) {
+// openParquet opens a Parquet file; name is how errors call it.
+func openParquet(path, name string) (pf *parquet.File, closeFile func(), err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -199,13 +200,13 @@ func openParquet(path string) (pf *parquet.File, closeFile func(), err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f.Close()
-			pf, closeFile, err = nil, nil, fmt.Errorf("%s is not a readable Parquet file: %v", filepath.Base(path), r)
+			pf, closeFile, err = nil, nil, fmt.Errorf("%s is not a readable Parquet file: %v", name, r)
 		}
 	}()
 	pf, err = parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s is not a readable Parquet file: %w", filepath.Base(path), err)
+		return nil, nil, fmt.Errorf("%s is not a readable Parquet file: %w", name, err)
 	}
 	return pf, func() { f.Close() }, nil
 }
@@ -609,7 +610,7 @@ func half(h uint16) float64 {
 }
 
 func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, error) {
-	pf, closeFile, err := openParquet(path)
+	pf, closeFile, err := openParquet(path, filepath.Base(path))
 	if err != nil {
 		return 0, err
 	}
@@ -1083,18 +1084,19 @@ func OpenTable(path string) (*Table, error) {
 			t.Close()
 			return nil, fmt.Errorf("%s is empty; want a header line with the column names", path)
 		}
-		if err == nil {
-			t.columns, err = csvHeader(header, path)
-		}
 		if err != nil {
 			t.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
+		if t.columns, err = csvHeader(header, path); err != nil {
+			t.Close()
+			return nil, err // it names the file
+		}
 		return t, nil
 	}
-	pf, closeFile, err := openParquet(path)
+	pf, closeFile, err := openParquet(path, path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	t.closers = append(t.closers, closeFile)
 	t.pf = pf

@@ -146,8 +146,11 @@ func TestTableErrors(t *testing.T) {
 		{write("data.txt", "a\n"), "neither CSV"},
 	}
 	for _, c := range cases {
-		if _, err := OpenTable(c.path); err == nil || !strings.Contains(err.Error(), c.want) {
+		_, err := OpenTable(c.path)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("OpenTable(%s): %v, want an error saying %q", filepath.Base(c.path), err, c.want)
+		} else if n := strings.Count(err.Error(), filepath.Base(c.path)); n != 1 {
+			t.Errorf("OpenTable(%s): %v names the file %d times, want once", filepath.Base(c.path), err, n)
 		}
 	}
 	short := write("short.csv", "a,b\n1,2\n3\n")
