@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -406,4 +407,27 @@ func readErr(path string) error {
 			return err
 		}
 	}
+}
+
+// OpenTable reads a Parquet file's rows as the text pandas' to_csv writes.
+func ExampleOpenTable() {
+	t, err := OpenTable("testdata/data/types.parquet")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer t.Close()
+	fmt.Println(strings.Join(t.Columns(), ","))
+	for range 2 {
+		row, err := t.Next()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(strings.Join(row, ","))
+	}
+	// Output:
+	// when,day,cat,i32,f32,nint,y
+	// 2024-01-01 06:30:00,2024-02-29,a,0,0.0,1,1.5
+	// 2024-01-02 06:30:00,2024-02-29,b,1,0.5,,2.0
 }
