@@ -229,7 +229,12 @@ type parquetColumn struct {
 func parquetColumns(pf *parquet.File) ([]parquetColumn, error) {
 	meta := readPandasMeta(pf)
 	var cols []parquetColumn
+	seen := map[string]int{}
 	for leaf, field := range pf.Schema().Fields() {
+		if j, dup := seen[field.Name()]; dup {
+			return nil, fmt.Errorf("column %q appears twice (columns %d and %d); give each column its own name", field.Name(), j+1, leaf+1)
+		}
+		seen[field.Name()] = leaf
 		if !field.Leaf() || field.Repeated() {
 			return nil, fmt.Errorf("column %q is nested (a list, map or struct); trialbook reads flat tables only: flatten it into plain columns or drop it before writing the file (df.drop(columns=[%q]).to_parquet(...))", field.Name(), field.Name())
 		}

@@ -342,12 +342,15 @@ print("\n".join("" if np.isnan(x) else s for x, s in zip(v, v.astype(str))))`)
 func TestTableParquetRefuses(t *testing.T) {
 	dir := t.TempDir()
 	nested, raw, good := filepath.Join(dir, "nested.parquet"), filepath.Join(dir, "raw.parquet"), filepath.Join(dir, "good.parquet")
+	twice := filepath.Join(dir, "twice.parquet")
 	python(t, `
 import sys, pandas as pd
 pd.DataFrame({"x": [1, 2], "tags": [["a"], ["b", "c"]]}).to_parquet(sys.argv[1])
 pd.DataFrame({"x": [1, 2], "blob": [b"\x00\xff", b"ok"]}).to_parquet(sys.argv[2])
 pd.DataFrame({"x": range(5000), "s": [f"row {i}" for i in range(5000)]}).to_parquet(sys.argv[3])
-`, nested, raw, good)
+import pyarrow as pa, pyarrow.parquet as pq
+pq.write_table(pa.table([[1, 2], [3, 4]], names=["a", "a"]), sys.argv[4])
+`, nested, raw, good, twice)
 
 	b, err := os.ReadFile(good)
 	if err != nil {
@@ -375,6 +378,7 @@ pd.DataFrame({"x": range(5000), "s": [f"row {i}" for i in range(5000)]}).to_parq
 	}{
 		{nested, []string{"nested.parquet", `column "tags" is nested`, "drop it"}},
 		{raw, []string{"raw.parquet", `column "blob" holds raw bytes`, "decode"}},
+		{twice, []string{"twice.parquet", `column "a" appears twice`}},
 		{cut, []string{"cut.parquet is not a readable Parquet file"}},
 		{damaged, []string{"damaged.parquet"}},
 	}
