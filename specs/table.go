@@ -211,6 +211,9 @@ func openParquet(path, name string) (pf *parquet.File, closeFile func(), err err
 	return pf, func() { f.Close() }, nil
 }
 
+// damaged prefixes what the Parquet library says about data it cannot read.
+const damaged = "its data cannot be read; the file is damaged or cut short"
+
 // parquetColumn is one column of a Parquet file as pandas.read_parquet shows
 // it.
 type parquetColumn struct {
@@ -652,7 +655,9 @@ func scanParquet(ctx context.Context, path string, accs []*columnAcc) (int64, er
 func eachValue(cc parquet.ColumnChunk, buf []parquet.Value, f func(parquet.Value)) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("corrupt column data: %v", r)
+			err = fmt.Errorf("%s: %v", damaged, r)
+		} else if err != nil {
+			err = fmt.Errorf("%s: %w", damaged, err)
 		}
 	}()
 	pages := cc.Pages()
@@ -1171,7 +1176,7 @@ func (t *Table) Next() ([]string, error) {
 func (t *Table) nextParquet() (row parquet.Row, err error) {
 	defer func() {
 		if r := recover(); r != nil { // see eachValue
-			row, err = nil, fmt.Errorf("%s: row group %d: corrupt data: %v", t.path, t.group, r)
+			row, err = nil, fmt.Errorf("%s: row group %d: %s: %v", t.path, t.group, damaged, r)
 		}
 	}()
 	for t.bufI == t.bufN {
@@ -1192,7 +1197,7 @@ func (t *Table) nextParquet() (row parquet.Row, err error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: row group %d: %w", t.path, t.group, err)
+			return nil, fmt.Errorf("%s: row group %d: %s: %w", t.path, t.group, damaged, err)
 		}
 	}
 	t.bufI++

@@ -380,7 +380,7 @@ pq.write_table(pa.table([[1, 2], [3, 4]], names=["a", "a"]), sys.argv[4])
 		{raw, []string{"raw.parquet", `column "blob" holds raw bytes`, "decode"}},
 		{twice, []string{"twice.parquet", `column "a" appears twice`}},
 		{cut, []string{"cut.parquet is not a readable Parquet file"}},
-		{damaged, []string{"damaged.parquet"}},
+		{damaged, []string{"damaged.parquet", "the file is damaged"}},
 	}
 	for _, c := range cases {
 		t.Run(filepath.Base(c.path), func(t *testing.T) {
