@@ -405,7 +405,7 @@ func readRows(p *specs.Problem) (header []string, rows [][]string, target, dropp
 	}
 	for {
 		rec, err := t.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return header, rows, target, dropped, nil
 		}
 		if err != nil {
