@@ -4,41 +4,11 @@ import (
 	"context"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-)
 
-// heapPeak samples the Go heap in use until stop is called, which returns
-// the peak.
-func heapPeak() (stop func() uint64) {
-	var (
-		peak uint64
-		wg   sync.WaitGroup
-	)
-	done := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak
-	}
-}
+	"trialbook/kernel/internal/heapwatch"
+)
 
 // One print of 300 MB without a flush reaches trialbook as a single stream
 // message of 300 MB; the client keeps MaxMessage of it, checks the
@@ -55,7 +25,7 @@ func TestHugeMessageBoundedMemory(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	stop := heapPeak()
+	stop := heapwatch.Peak()
 	var (
 		xs   int
 		tail string

@@ -7,43 +7,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"trialbook/kernel"
+	"trialbook/kernel/internal/heapwatch"
 )
-
-// heapPeak samples the Go heap in use until stop is called, which returns
-// the peak.
-func heapPeak() (stop func() uint64) {
-	var (
-		peak uint64
-		wg   sync.WaitGroup
-	)
-	done := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak
-	}
-}
 
 // streams runs code and returns the stream messages it printed.
 func streams(t *testing.T, k *kernel.Kernel, code string) []*kernel.Stream {
@@ -120,7 +89,7 @@ func TestJupyterServerHugeMessages(t *testing.T) {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		stop := heapPeak()
+		stop := heapwatch.Peak()
 		var (
 			xs   int
 			tail string
