@@ -17,6 +17,7 @@ import (
 
 	"trialbook/journal"
 	"trialbook/kernel"
+	"trialbook/specs"
 )
 
 // PredictModel is what trialbook predict applies: the ensemble when it is
@@ -99,8 +100,8 @@ func ChoosePredictModel(dir string, events []journal.Event, snap *journal.Snapsh
 // PredictOptions say what to predict.
 type PredictOptions struct {
 	Dir    string // the experiment folder
-	Input  string // a CSV with the data view's columns, target removed
-	Output string // the CSV to write
+	Input  string // CSV or Parquet with the data view's columns, target removed
+	Output string // the file to write: Parquet for .parquet or .pq, else CSV
 	// IDs are the problem's id columns, copied to the output beside the
 	// predictions.
 	IDs  []string
@@ -145,8 +146,9 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
-// CheckColumns compares the header of input with the data view's columns
-// (every column of the training data but the target).
+// CheckColumns compares the columns of input (CSV or Parquet) with the data
+// view's (every column of the training data but the target) and counts its
+// rows.
 func CheckColumns(dir, input string) (rows int, err error) {
 	d, err := LoadData(dir)
 	if err != nil {
@@ -159,31 +161,15 @@ func CheckColumns(dir, input string) (rows int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := os.Open(input)
+	t, err := specs.OpenTable(input)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.ReuseRecord = true
-	got, err := r.Read()
-	if err != nil {
-		return 0, fmt.Errorf("%s: reading the header: %w", input, err)
-	}
-	got = slices.Clone(got)
-	if len(got) > 0 {
-		got[0] = strings.TrimPrefix(got[0], "\ufeff")
-	}
-	seen := map[string]bool{}
-	for _, c := range got {
-		if seen[c] {
-			return 0, fmt.Errorf("%s: column %q appears twice", input, c)
-		}
-		seen[c] = true
-	}
+	defer t.Close()
+	got := t.Columns()
 	ce := &ColumnsError{File: input}
 	for _, c := range want {
-		if !seen[c] {
+		if !slices.Contains(got, c) {
 			ce.Missing = append(ce.Missing, c)
 		}
 	}
@@ -199,7 +185,7 @@ func CheckColumns(dir, input string) (rows int, err error) {
 		return 0, ce
 	}
 	for {
-		_, err := r.Read()
+		_, err := t.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -212,6 +198,52 @@ func CheckColumns(dir, input string) (rows int, err error) {
 		return 0, fmt.Errorf("%s has a header but no rows to predict", input)
 	}
 	return rows, nil
+}
+
+// asCSV returns a CSV path with input's rows: input itself when it is a CSV
+// file, else a temporary copy (removed by done) written from the rows as
+// the data view writes them, so the model sees new Parquet rows exactly as
+// it saw its training rows.
+func asCSV(input string) (path string, done func(), err error) {
+	if strings.EqualFold(filepath.Ext(input), ".csv") {
+		return input, func() {}, nil
+	}
+	t, err := specs.OpenTable(input)
+	if err != nil {
+		return "", nil, err
+	}
+	defer t.Close()
+	tmp, err := os.MkdirTemp("", "trialbook-predict-")
+	if err != nil {
+		return "", nil, err
+	}
+	done = func() { _ = os.RemoveAll(tmp) }
+	path = filepath.Join(tmp, "input.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		done()
+		return "", nil, err
+	}
+	w := csv.NewWriter(f)
+	err = w.Write(t.Columns())
+	for err == nil {
+		var row []string
+		if row, err = t.Next(); err == nil {
+			err = w.Write(row)
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		w.Flush()
+		err = w.Error()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		done()
+		return "", nil, fmt.Errorf("%s: %w", input, err)
+	}
+	return path, done, nil
 }
 
 func csvHeader(path string) ([]string, error) {
@@ -245,7 +277,12 @@ func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, err := filepath.Abs(opts.Input)
+	csvIn, removeCSV, err := asCSV(opts.Input)
+	if err != nil {
+		return nil, err
+	}
+	defer removeCSV()
+	in, err := filepath.Abs(csvIn)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +398,10 @@ else:
         _out[f"{_target}_proba_{_c}"] = _pred[:, _i]
 # Through a temporary file, so a failure never leaves half a file.
 _tmp = PARAMS["output"] + ".tmp"
-_out.to_csv(_tmp, index=False)
+if PARAMS["output"].lower().endswith((".parquet", ".pq")):
+    _out.to_parquet(_tmp, index=False)
+else:
+    _out.to_csv(_tmp, index=False)
 os.replace(_tmp, PARAMS["output"])
 print("trialbook-predict " + json.dumps({"rows": len(_out)}))
 `

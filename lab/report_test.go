@@ -223,6 +223,28 @@ print(float(np.max(np.abs(got["y"].to_numpy() - p))), int((got["Id"] == X["Id"])
 		t.Errorf("predictions differ from the weighted blend of the models by %v", d)
 	}
 
+	// The same rows as Parquet, with the predictions written as Parquet:
+	// the same predictions, and a Parquet file's columns are checked too.
+	inPq := filepath.Join(t.TempDir(), "new.parquet")
+	outPq := filepath.Join(t.TempDir(), "predictions.parquet")
+	runPython(t, `import sys, pandas as pd
+pd.read_csv(sys.argv[1]).to_parquet(sys.argv[2], index=False)
+pd.read_csv(sys.argv[1]).drop(columns=["b"]).to_parquet(sys.argv[3], index=False)`, input, inPq, inPq+".nob.parquet")
+	if pr, err := Predict(ctx, PredictOptions{Dir: dir, Input: inPq, Output: outPq, IDs: p.Features.IDs, Spec: spec, Log: zerolog.Nop()}); err != nil || pr.Rows != 57 {
+		t.Fatalf("predict from Parquet: %v, %+v", err, pr)
+	}
+	same := runPython(t, `import sys, pandas as pd
+a, b = pd.read_csv(sys.argv[1]), pd.read_parquet(sys.argv[2])
+pd.testing.assert_frame_equal(a, b, check_dtype=False)
+print(len(b))`, outCSV, outPq)
+	if strings.TrimSpace(string(same)) != "57" {
+		t.Errorf("Parquet predictions: %s", same)
+	}
+	_, err = Predict(ctx, PredictOptions{Dir: dir, Input: inPq + ".nob.parquet", Output: outPq, Spec: spec, Log: zerolog.Nop()})
+	if ce := (*ColumnsError)(nil); !errors.As(err, &ce) || !strings.Contains(err.Error(), `missing column(s) "b"`) {
+		t.Errorf("Parquet without column b: %v, want a ColumnsError", err)
+	}
+
 	// A file with a missing column and one with the target still in.
 	for _, c := range []struct {
 		name, drop, want string

@@ -9,11 +9,12 @@ import (
 )
 
 // runPredict applies the best model or ensemble to new rows:
-// `trialbook predict DIR NEW.csv -o predictions.csv`.
+// `trialbook predict DIR NEW.csv -o predictions.csv` (NEW may be Parquet,
+// and so may the output: -o predictions.parquet).
 func runPredict(ctx context.Context, a *app, args []string) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
-	out := fs.String("o", "predictions.csv", "where to write the predictions (CSV)")
+	out := fs.String("o", "predictions.csv", "where to write the predictions (CSV, or Parquet for .parquet)")
 	kernelName := fs.String("kernel", "", "kernelspec to predict with (default: the problem's)")
 	// Flags may come before or after the arguments.
 	pos, err := parseArgs(fs, args)

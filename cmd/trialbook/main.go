@@ -39,7 +39,7 @@ func commands() []command {
 		{"run", "run PROBLEM.jsonnet|DIR [--trials N] [--time D] [--workers N] [--agent A] [--resume]", "run an experiment", runRun},
 		{"status", "status DIR", "show an experiment's progress and leaderboard", runStatus},
 		{"report", "report DIR", "write and execute report.ipynb", runReport},
-		{"predict", "predict DIR NEW.csv -o OUT.csv", "apply the best model or ensemble to new data", runPredict},
+		{"predict", "predict DIR NEW.csv -o OUT.csv", "apply the best model or ensemble to new rows (CSV or Parquet, in and out)", runPredict},
 		{"nb", "nb run IN.ipynb [-o OUT.ipynb] [--kernel NAME] [--timeout D] [--allow-errors] [-p NAME VALUE ...]", "execute a notebook cell by cell", runNB},
 		{"exec", "exec [--kernel NAME] [--timeout D] CODE", "run code in a fresh kernel and print its outputs", runExec},
 		{"kernels", "kernels", "list the kernelspecs trialbook can find", runKernels},
