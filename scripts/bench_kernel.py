@@ -12,6 +12,10 @@ Each request is one line; each answer is one JSON line:
   raw N      the same on the same kernel with a bare, single-threaded pyzmq
              client (jupyter_client's Session only signs), for reference:
              how much of the overhead is the kernel's own
+  probe N K  N round trips on a fresh kernel of kernelspec K, launched
+             through scripts/kernel_probe.py: each trip's msg_id, wall-clock
+             send and done times and busy/idle dates, then the kernel's
+             recorded hand-offs, for cmd/bench-kernel to split the overhead
   quit
 
 The kernel's own time for a request is its busy-to-idle: the difference of
@@ -128,6 +132,60 @@ class RawClient:
         return rtt, kernel, before, after
 
 
+def probe(kernel, code, n):
+    """Round trips on an instrumented kernel, and the kernel's own records."""
+    km = KernelManager(kernel_name=kernel)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        for _ in range(20):
+            round_trip(kc, code)
+        run(kc, "__import__('builtins')._trialbook_probe.clear()")
+        trips = []
+        for _ in range(n):
+            t0 = time.time()
+            msg_id = kc.execute(code, store_history=False)
+            reply = busy = idle = None
+            while idle is None:
+                msg = kc.get_iopub_msg(timeout=30)
+                if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != "status":
+                    continue
+                if msg["content"]["execution_state"] == "busy":
+                    busy = msg
+                elif msg["content"]["execution_state"] == "idle":
+                    idle = msg
+            while reply is None:
+                msg = kc.get_shell_msg(timeout=30)
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    reply = msg
+            t1 = time.time()
+            trips.append({"id": msg_id, "t0": t0, "t1": t1,
+                          "busy": busy["header"]["date"].timestamp(), "idle": idle["header"]["date"].timestamp()})
+        events = run(kc, "import builtins, json; print(json.dumps(builtins._trialbook_probe))")
+        return {"trips": trips, "events": json.loads(events)}
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
+def run(kc, code):
+    """Runs code and returns its stdout."""
+    msg_id = kc.execute(code, store_history=False)
+    out = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            raise RuntimeError(f"{code}: {msg['content']['ename']}: {msg['content']['evalue']}")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", default="python3")
@@ -141,6 +199,8 @@ def main():
             break
         if cmd[0] == "start":
             out = {"start_ms": [start_to_ready(args.kernel)]}
+        elif cmd[0] == "probe":
+            out = probe(cmd[2], args.code, int(cmd[1]))
         elif cmd[0] in ("rtt", "raw"):
             if kc is None:
                 km = KernelManager(kernel_name=args.kernel)

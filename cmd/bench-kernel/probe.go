@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,16 +14,27 @@ import (
 	"trialbook/kernel"
 )
 
-// split is where one round trip's overhead goes, from an instrumented
-// launch of the same kernelspec (scripts/kernel_probe.py).
+// probeKernel is the name of the instrumented kernelspec the benchmark
+// writes for both clients: the measured kernelspec launched through
+// scripts/kernel_probe.py.
+const probeKernel = "trialbook-probe"
+
+// split is where round trips' overhead goes, from the instrumented kernel's
+// own timestamps.
 type split struct {
 	Overhead []float64 // round trip minus the kernel's busy-to-idle
-	// Dispatch is ipykernel's own part of Overhead: from its shell channel
-	// thread starting on the request to dating "busy", plus from dating
-	// "idle" to its iopub thread having written it.
+	// BeforeBusy and AfterIdle are ipykernel's own part of Overhead: from
+	// its shell channel thread starting on the request to dating "busy",
+	// and from dating "idle" to its iopub thread having written it.
 	BeforeBusy []float64
 	AfterIdle  []float64
-	Client     []float64 // Overhead minus both: client and transport
+	Client     []float64 // Overhead minus both: the client and the sockets
+}
+
+// trip is one timed round trip on the instrumented kernel.
+type trip struct {
+	id                 string // the execute_request's msg_id
+	t0, t1, busy, idle time.Time
 }
 
 // probeArgv turns a kernelspec's `python [FLAGS] -m ipykernel_launcher
@@ -45,20 +57,53 @@ func probeArgv(argv []string, probe string) ([]string, bool) {
 // it instead of the split.
 var errNoProbe = errors.New("not measurable")
 
-// probeSplit runs n round trips of code on the instrumented kernel and
-// splits each one's overhead.
-func probeSplit(ctx context.Context, spec *kernel.Spec, script, code string, n int) (*split, error) {
+// writeProbeSpec writes the instrumented kernelspec into a new folder laid
+// out as a Jupyter path (DIR/kernels/trialbook-probe/kernel.json), for the
+// jupyter_client side to find through JUPYTER_PATH.
+func writeProbeSpec(spec *kernel.Spec, script string) (dir string, probed *kernel.Spec, err error) {
 	abs, err := filepath.Abs(script)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	argv, ok := probeArgv(spec.Argv, abs)
 	if !ok {
-		return nil, fmt.Errorf("%w: kernelspec %s does not run `python -m ipykernel_launcher`", errNoProbe, spec.Name)
+		return "", nil, fmt.Errorf("%w: kernelspec %s does not run `python -m ipykernel_launcher`", errNoProbe, spec.Name)
 	}
-	probed := *spec
-	probed.Argv = argv
-	k, err := kernel.Start(ctx, &probed, kernel.StartOptions{})
+	dir, err = os.MkdirTemp("", "bench-kernel-")
+	if err != nil {
+		return "", nil, err
+	}
+	p := *spec
+	p.Name, p.Argv = probeKernel, argv
+	p.Dir = filepath.Join(dir, "kernels", probeKernel)
+	kj := map[string]any{"argv": p.Argv, "display_name": p.DisplayName + " (probe)", "language": p.Language}
+	if p.Env != nil {
+		kj["env"] = p.Env
+	}
+	if p.InterruptMode != "" {
+		kj["interrupt_mode"] = p.InterruptMode
+	}
+	if p.Metadata != nil {
+		kj["metadata"] = p.Metadata
+	}
+	b, err := json.MarshalIndent(kj, "", "  ")
+	if err == nil {
+		err = os.MkdirAll(p.Dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(p.Dir, "kernel.json"), b, 0o644)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, &p, nil
+}
+
+// probeTrialbook runs n round trips of code with trialbook's client on the
+// instrumented kernel and splits their overhead.
+func probeTrialbook(ctx context.Context, spec *kernel.Spec, code string, n int) (*split, error) {
+	k, err := kernel.Start(ctx, spec, kernel.StartOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("instrumented kernel: %w", err)
 	}
@@ -67,17 +112,12 @@ func probeSplit(ctx context.Context, spec *kernel.Spec, script, code string, n i
 	if ok, err := evalBool(ctx, k, "__import__('builtins')._trialbook_probe is not None"); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, fmt.Errorf("%w: this ipykernel lacks the methods %s wraps", errNoProbe, script)
+		return nil, fmt.Errorf("%w: this ipykernel lacks the methods scripts/kernel_probe.py wraps", errNoProbe)
 	}
 	var warm samples
 	if err := roundTrips(ctx, k, code, 20, &warm); err != nil {
 		return nil, err
 	}
-	type trip struct {
-		id                 string
-		t0, t1, busy, idle time.Time
-	}
-	trips := make([]trip, 0, n)
 	var busy, idle time.Time
 	var id string
 	opts := kernel.ExecuteOptions{OnMessage: func(m *kernel.Message) {
@@ -90,9 +130,10 @@ func probeSplit(ctx context.Context, spec *kernel.Spec, script, code string, n i
 			}
 		}
 	}}
-	if _, err := k.Execute(ctx, "__import__('builtins')._trialbook_probe.clear()", kernel.ExecuteOptions{}); err != nil {
+	if _, err := printed(ctx, k, "__import__('builtins')._trialbook_probe.clear()"); err != nil {
 		return nil, err
 	}
+	trips := make([]trip, 0, n)
 	for range n {
 		t0 := time.Now()
 		rep, err := k.Execute(ctx, code, opts)
@@ -105,11 +146,49 @@ func probeSplit(ctx context.Context, spec *kernel.Spec, script, code string, n i
 		}
 		trips = append(trips, trip{id, t0, t1, busy, idle})
 	}
-	events, err := probeEvents(ctx, k)
+	out, err := printed(ctx, k, "import builtins, json; print(json.dumps(builtins._trialbook_probe))")
 	if err != nil {
 		return nil, err
 	}
-	requests := byRequest(events)
+	var events [][4]any
+	if err := json.Unmarshal([]byte(out), &events); err != nil {
+		return nil, fmt.Errorf("instrumented kernel's events: %w", err)
+	}
+	return splitTrips(trips, byRequest(probeEvents(events)))
+}
+
+// probeJupyterClient asks the jupyter_client side for n round trips on the
+// instrumented kernel and splits their overhead.
+func probeJupyterClient(j *jupyterClient, n int) (*split, error) {
+	var answer struct {
+		Trips []struct {
+			ID   string  `json:"id"`
+			T0   float64 `json:"t0"`
+			T1   float64 `json:"t1"`
+			Busy float64 `json:"busy"`
+			Idle float64 `json:"idle"`
+		} `json:"trips"`
+		Events [][4]any `json:"events"`
+		Error  string   `json:"error"`
+	}
+	if err := j.request(fmt.Sprintf("probe %d %s", n, probeKernel), &answer); err != nil {
+		return nil, err
+	}
+	if answer.Error != "" {
+		return nil, fmt.Errorf("jupyter_client side: %s", answer.Error)
+	}
+	trips := make([]trip, len(answer.Trips))
+	for i, t := range answer.Trips {
+		trips[i] = trip{t.ID, unixSeconds(t.T0), unixSeconds(t.T1), unixSeconds(t.Busy), unixSeconds(t.Idle)}
+	}
+	return splitTrips(trips, byRequest(probeEvents(answer.Events)))
+}
+
+func unixSeconds(s float64) time.Time { return time.Unix(0, int64(s*1e9)) }
+
+// splitTrips splits each trip's overhead at the kernel's hand-offs for its
+// request.
+func splitTrips(trips []trip, requests map[string]*requestEvents) (*split, error) {
 	s := &split{}
 	for i, t := range trips {
 		g := requests[t.id]
@@ -157,24 +236,18 @@ type probeEvent struct {
 	at                  time.Time
 }
 
-func probeEvents(ctx context.Context, k *kernel.Kernel) ([]probeEvent, error) {
-	out, err := printed(ctx, k, "import builtins, json; print(json.dumps(builtins._trialbook_probe))")
-	if err != nil {
-		return nil, err
-	}
-	var raw [][4]any
-	if err := json.Unmarshal([]byte(out), &raw); err != nil {
-		return nil, fmt.Errorf("instrumented kernel's events: %w", err)
-	}
+// probeEvents reads scripts/kernel_probe.py's records: [name, seconds since
+// the epoch, the request's msg_id, the message's type].
+func probeEvents(raw [][4]any) []probeEvent {
 	events := make([]probeEvent, 0, len(raw))
 	for _, r := range raw {
 		name, _ := r[0].(string)
 		sec, _ := r[1].(float64)
 		request, _ := r[2].(string)
 		kind, _ := r[3].(string)
-		events = append(events, probeEvent{name, request, kind, time.Unix(0, int64(sec*1e9))})
+		events = append(events, probeEvent{name, request, kind, unixSeconds(sec)})
 	}
-	return events, nil
+	return events
 }
 
 // requestEvents are one request's hand-offs inside the kernel.
