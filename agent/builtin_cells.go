@@ -196,14 +196,16 @@ def importance_of(m, cols):
     return {str(n): float(v) / total for n, v in zip(names, values)}
 
 
-oof = np.full((len(X), len(CLASSES)) if TASK == "multiclass" else len(X), np.nan)
+# With repeated folds (REPEATS > 1) every row is validated once per round:
+# its out-of-fold prediction is the average over the rounds.
+oof = np.zeros((len(X), len(CLASSES)) if TASK == "multiclass" else len(X))
 holdout_pred = 0.0
 models, importance = [], {}
 for k, (tr, va) in enumerate(folds, 1):
     t0 = time.time()
     cols = select_features(tr) if "select" in STEPS else list(Xf.columns)
     m = make_model(cols).fit(Xf.iloc[tr], y_fit.iloc[tr])
-    oof[va] = predict(m, Xf.iloc[va])
+    oof[va] += predict(m, Xf.iloc[va]) / REPEATS
     holdout_pred = holdout_pred + predict(m, Xf_holdout) / len(folds)
     models.append(m)
     for name, v in importance_of(m, cols).items():

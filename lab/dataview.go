@@ -48,6 +48,8 @@ type View struct {
 }
 
 // Fold is one split of the training rows, as positions into data/train.csv.
+// With validation.repeat N, data/folds.json holds N rounds of K folds in
+// order, each round a partition of the training rows of its own.
 type Fold struct {
 	Train []int `json:"train"`
 	Valid []int `json:"valid"`
@@ -60,6 +62,14 @@ type Data struct {
 	Train   Truth // labels of data/train.csv rows
 	Holdout Truth // sealed labels of data/holdout.csv rows
 }
+
+// Repeats is how many rounds of folds the view holds: validation.repeat,
+// or 1 when the problem does not repeat its folds.
+func (d *Data) Repeats() int { return max(d.View.Validation.Repeat, 1) }
+
+// FirstRound is the folds of round 1. Folds holds the rounds one after
+// another, Repeats() × K splits; without repeats it is all of Folds.
+func (d *Data) FirstRound() []Fold { return d.Folds[:len(d.Folds)/d.Repeats()] }
 
 type sealed struct {
 	Train   []string `json:"train"`
@@ -93,6 +103,9 @@ func LoadData(dir string) (*Data, error) {
 	}
 	if err := readJSON(filepath.Join(dir, viewFoldsFile), &d.Folds); err != nil {
 		return nil, err
+	}
+	if r := d.Repeats(); len(d.Folds) == 0 || len(d.Folds)%r != 0 {
+		return nil, fmt.Errorf("%s: %d folds are not %d rounds of equal size (validation.repeat in %s)", viewFoldsFile, len(d.Folds), r, viewMetaFile)
 	}
 	var s sealed
 	if err := readJSON(filepath.Join(dir, sealedLabels), &s); err != nil {
@@ -176,8 +189,11 @@ func missing(s string) bool {
 }
 
 func splitData(p *specs.Problem, dir string) (*Data, error) {
-	if p.Validation.Repeat > 1 {
-		return nil, fmt.Errorf("%s: validation.repeat %d: repeated folds are not supported yet; use 1", p.File, p.Validation.Repeat)
+	rounds := max(p.Validation.Repeat, 1)
+	if rounds > 1 && (p.Validation.Kind == "group_kfold" || p.Validation.Kind == "time_series") {
+		// Their folds follow from the data alone, not from a shuffle: every
+		// round would be the same folds again.
+		return nil, fmt.Errorf("%s: validation.repeat %d: %s folds are the same in every round, so repeating them only repeats the work; use repeat 0, or kfold / stratified_kfold", p.File, p.Validation.Repeat, p.Validation.Kind)
 	}
 	sum, err := fileSHA256(p.Data)
 	if err != nil {
@@ -305,7 +321,6 @@ func splitData(p *specs.Problem, dir string) (*Data, error) {
 	if k > len(trainIdx) {
 		return nil, fmt.Errorf("%s: validation.folds %d is more than the %d training rows", p.File, k, len(trainIdx))
 	}
-	foldRng := rand.New(rand.NewPCG(view.FoldSeed, 0x6b66))
 	sub := func(xs []string) []string {
 		out := make([]string, len(trainIdx))
 		for j, i := range trainIdx {
@@ -313,44 +328,51 @@ func splitData(p *specs.Problem, dir string) (*Data, error) {
 		}
 		return out
 	}
-	var assign []int // fold of each training row; -1 for never validated
-	switch p.Validation.Kind {
-	case "kfold", "":
-		assign = kfoldAssign(len(trainIdx), k, foldRng)
-	case "stratified_kfold":
-		assign = stratifiedAssign(sub(strata), k, foldRng)
-	case "group_kfold":
-		assign = groupAssign(sub(groups), k)
-	case "time_series":
-		var trainOrder []int
-		pos := map[int]int{}
-		for j, i := range trainIdx {
-			pos[i] = j
+	var folds []Fold
+	for r := range rounds {
+		var assign []int // fold of each training row; -1 for never validated
+		switch p.Validation.Kind {
+		case "kfold", "":
+			assign = kfoldAssign(len(trainIdx), k, roundRng(view.FoldSeed, r))
+		case "stratified_kfold":
+			assign = stratifiedAssign(sub(strata), k, roundRng(view.FoldSeed, r))
+		case "group_kfold":
+			assign = groupAssign(sub(groups), k)
+		case "time_series":
+			var trainOrder []int
+			pos := map[int]int{}
+			for j, i := range trainIdx {
+				pos[i] = j
+			}
+			for _, i := range order {
+				if !hold[i] {
+					trainOrder = append(trainOrder, pos[i])
+				}
+			}
+			assign = timeSeriesAssign(trainOrder, k)
+		default:
+			return nil, fmt.Errorf("%s: validation.kind %q: want kfold, stratified_kfold, group_kfold or time_series", p.File, p.Validation.Kind)
 		}
-		for _, i := range order {
-			if !hold[i] {
-				trainOrder = append(trainOrder, pos[i])
+		round := make([]Fold, k)
+		for f := range round {
+			for j, a := range assign {
+				switch {
+				case a == f:
+					round[f].Valid = append(round[f].Valid, j)
+				case p.Validation.Kind == "time_series" && a >= 0 && a < f, p.Validation.Kind == "time_series" && a == -1:
+					round[f].Train = append(round[f].Train, j)
+				case p.Validation.Kind != "time_series":
+					round[f].Train = append(round[f].Train, j)
+				}
+			}
+			if len(round[f].Valid) == 0 {
+				if rounds > 1 {
+					return nil, fmt.Errorf("%s: fold %d of round %d has no validation rows; use fewer folds", p.File, f+1, r+1)
+				}
+				return nil, fmt.Errorf("%s: fold %d has no validation rows; use fewer folds", p.File, f+1)
 			}
 		}
-		assign = timeSeriesAssign(trainOrder, k)
-	default:
-		return nil, fmt.Errorf("%s: validation.kind %q: want kfold, stratified_kfold, group_kfold or time_series", p.File, p.Validation.Kind)
-	}
-	folds := make([]Fold, k)
-	for f := range folds {
-		for j, a := range assign {
-			switch {
-			case a == f:
-				folds[f].Valid = append(folds[f].Valid, j)
-			case p.Validation.Kind == "time_series" && a >= 0 && a < f, p.Validation.Kind == "time_series" && a == -1:
-				folds[f].Train = append(folds[f].Train, j)
-			case p.Validation.Kind != "time_series":
-				folds[f].Train = append(folds[f].Train, j)
-			}
-		}
-		if len(folds[f].Valid) == 0 {
-			return nil, fmt.Errorf("%s: fold %d has no validation rows; use fewer folds", p.File, f+1)
-		}
+		folds = append(folds, round...)
 	}
 
 	view.Rows, view.HoldoutRows = len(trainIdx), len(holdIdx)
@@ -609,6 +631,13 @@ func groupHoldout(groups []string, share float64, rng *rand.Rand) []bool {
 		hold[i] = sealedGroups[g]
 	}
 	return hold
+}
+
+// roundRng shuffles round r (from 0) of the folds. Round 0 uses the stream
+// the folds always used, so a problem without repeats splits as it always
+// did; round r uses stream 0x6b66+r of the same fold seed.
+func roundRng(foldSeed uint64, r int) *rand.Rand {
+	return rand.New(rand.NewPCG(foldSeed, 0x6b66+uint64(r)))
 }
 
 func kfoldAssign(n, k int, rng *rand.Rand) []int {

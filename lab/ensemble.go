@@ -164,23 +164,14 @@ func SelectEnsemble(m Metric, d *Data, cands []Candidate, best int, rounds int) 
 	return e, nil
 }
 
-// cvScore is the mean of the metric over the folds' validation rows.
+// cvScore is the CV that ScoreTrial gives these out-of-fold predictions.
 func cvScore(m Metric, d *Data, oof Array) (float64, error) {
 	width := 1
 	if len(oof.Shape) == 2 {
 		width = oof.Shape[1]
 	}
-	p := Predictions{Values: oof.Data, Width: width}
-	var s float64
-	for f, fold := range d.Folds {
-		t, sp := subset(d.Train, p, fold.Valid)
-		v, err := m.Score(t, sp)
-		if err != nil {
-			return 0, fmt.Errorf("fold %d: %w", f+1, err)
-		}
-		s += v
-	}
-	return s / float64(len(d.Folds)), nil
+	cv, _, _, err := crossValidate(m, d, Predictions{Values: oof.Data, Width: width})
+	return cv, err
 }
 
 // SortedWeights lists the weights by trial number.

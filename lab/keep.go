@@ -60,7 +60,7 @@ func Decide(m Metric, cand *journal.Score, bestTrial int, best *journal.Score) (
 }
 
 // ScoreTrial computes the metric per fold on the out-of-fold predictions and
-// on the holdout.
+// on the holdout (see crossValidate for repeated folds).
 func ScoreTrial(m Metric, d *Data, oof, holdout Array) (*journal.Score, error) {
 	width := 1
 	if d.View.Task == "multiclass" {
@@ -91,22 +91,9 @@ func ScoreTrial(m Metric, d *Data, oof, holdout Array) (*journal.Score, error) {
 	if m.Maximize {
 		s.Direction = "maximize"
 	}
-	for f, fold := range d.Folds {
-		t, p := subset(d.Train, po, fold.Valid)
-		v, err := m.Score(t, p)
-		if err != nil {
-			return nil, fmt.Errorf("fold %d: %w", f+1, err)
-		}
-		s.Folds = append(s.Folds, v)
+	if s.CV, s.Folds, s.CVStd, err = crossValidate(m, d, po); err != nil {
+		return nil, err
 	}
-	for _, v := range s.Folds {
-		s.CV += v
-	}
-	s.CV /= float64(len(s.Folds))
-	for _, v := range s.Folds {
-		s.CVStd += (v - s.CV) * (v - s.CV)
-	}
-	s.CVStd = math.Sqrt(s.CVStd / float64(len(s.Folds)))
 	if d.View.HoldoutRows > 0 {
 		v, err := m.Score(d.Holdout, ph)
 		if err != nil {
@@ -115,6 +102,64 @@ func ScoreTrial(m Metric, d *Data, oof, holdout Array) (*journal.Score, error) {
 		s.Holdout = &v
 	}
 	return s, nil
+}
+
+// crossValidate scores out-of-fold predictions on the view's folds: the CV,
+// the per-fold scores the keep rule pairs, and their standard deviation.
+//
+// Without repeats the folds are scored one by one and CV is their mean, as
+// it has always been. With validation.repeat N the trial hands back each
+// row's out-of-fold prediction averaged over the N rounds, so there is one
+// prediction a row and no per-round OOF to score: CV is the metric on the
+// averaged predictions over every validated row. The per-fold scores come
+// from round 1's K folds only: folds of one round are disjoint, so their
+// differences between two trials are what Decide's standard error assumes;
+// a fold of round 2 overlaps every fold of round 1 and adding it would make
+// the paired differences look more certain than they are. The ± std is
+// their spread, the noise between folds that the keep rule weighs.
+func crossValidate(m Metric, d *Data, p Predictions) (cv float64, folds []float64, std float64, err error) {
+	for f, fold := range d.FirstRound() {
+		t, sp := subset(d.Train, p, fold.Valid)
+		v, err := m.Score(t, sp)
+		if err != nil {
+			return 0, nil, 0, fmt.Errorf("fold %d: %w", f+1, err)
+		}
+		folds = append(folds, v)
+	}
+	var mean float64
+	for _, v := range folds {
+		mean += v
+	}
+	mean /= float64(len(folds))
+	for _, v := range folds {
+		std += (v - mean) * (v - mean)
+	}
+	std = math.Sqrt(std / float64(len(folds)))
+	if d.Repeats() == 1 {
+		return mean, folds, std, nil
+	}
+	t, sp := subset(d.Train, p, validatedRows(d.Folds, d.View.Rows))
+	if cv, err = m.Score(t, sp); err != nil {
+		return 0, nil, 0, fmt.Errorf("averaged out-of-fold predictions: %w", err)
+	}
+	return cv, folds, std, nil
+}
+
+// validatedRows lists, in order, the training rows that some fold validates.
+func validatedRows(folds []Fold, rows int) []int {
+	seen := make([]bool, rows)
+	for _, f := range folds {
+		for _, i := range f.Valid {
+			seen[i] = true
+		}
+	}
+	var out []int
+	for i, ok := range seen {
+		if ok {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 func subset(t Truth, p Predictions, rows []int) (Truth, Predictions) {

@@ -282,7 +282,12 @@ func objectiveSection(p *Problem) string {
 		fmt.Fprintf(&b, " (classes %s)", backticked(p.Classes))
 	}
 	fmt.Fprintf(&b, ".\n\nThe metric is **%s** (%s): **%s**.", p.Metric.Name, info.about(p.Task), better)
-	b.WriteString(" A trial is ranked by its mean cross-validation score over the fixed folds; the sealed holdout score, which you never see during the experiment, is reported at the end to show whether the ranking generalises.")
+	if p.Validation.Repeat > 1 {
+		fmt.Fprintf(&b, " A trial is ranked by its cross-validation score, the metric on its out-of-fold predictions averaged over the %d rounds of fixed folds;", p.Validation.Repeat)
+	} else {
+		b.WriteString(" A trial is ranked by its mean cross-validation score over the fixed folds;")
+	}
+	b.WriteString(" the sealed holdout score, which you never see during the experiment, is reported at the end to show whether the ranking generalises.")
 	b.WriteString("\n\nAim for trials that each test one clear idea and build on what earlier trials showed.")
 	return b.String()
 }
@@ -334,12 +339,20 @@ func validationSection(p *Problem) string {
 		fmt.Fprintf(&b, ", repeated %d times", v.Repeat)
 	}
 	out := "Validation is " + b.String() + ". The harness makes the folds once, with the experiment's seed, and every trial uses the same ones: the setup cell gives them as `folds`, a list of `(train_idx, valid_idx)` position arrays into `X`. Never make your own split for scoring; compare trials only through these folds."
+	if v.Repeat > 1 {
+		out += fmt.Sprintf("\n\nThe folds are repeated: `folds` holds %d rounds of %d splits one after another, and `REPEATS` is %d. Each round splits the rows anew, so every row is in a `valid_idx` once per round. Run the fold loop over all of `folds`, start `oof` at zeros and accumulate `oof[va] += pred / REPEATS`, so that each row's out-of-fold prediction is its average over the rounds; average holdout predictions over all `len(folds)` models. The harness cannot tell an `oof` that was not averaged (overwritten with `oof[va] = pred`, it holds only the last round): it would be scored as it is.", v.Repeat, v.Folds, v.Repeat)
+	}
 	if p.Holdout > 0 {
 		out += fmt.Sprintf("\n\nA sealed holdout of %s of the rows was set aside before anything else. Its features are in `X_holdout`; its labels are not in the kernel, not in `DATA_DIR` and not anywhere you can read. Predict it with models that never saw a holdout label.", percent(p.Holdout))
 	} else {
 		out += "\n\nThis problem has no holdout; `X_holdout` is empty and `holdout` predictions are an empty array."
 	}
-	out += "\n\nThe harness scores a trial itself, in Go, from the out-of-fold predictions the trial hands back: the metric on each fold, their mean and spread. A trial never computes or reports its own score for ranking; print fold scores if they help you, but the harness's numbers are the ones that count."
+	if v.Repeat > 1 {
+		out += "\n\nThe harness scores a trial itself, in Go, from the averaged out-of-fold predictions the trial hands back: the metric on all of them is the cross-validation score, and the metric on each fold of the first round gives the spread. A trial never"
+	} else {
+		out += "\n\nThe harness scores a trial itself, in Go, from the out-of-fold predictions the trial hands back: the metric on each fold, their mean and spread. A trial never"
+	}
+	out += " computes or reports its own score for ranking; print fold scores if they help you, but the harness's numbers are the ones that count."
 	return out
 }
 
@@ -347,6 +360,10 @@ func setupSection(p *Problem) string {
 	classes := "`None` (regression)"
 	if len(p.Classes) > 0 {
 		classes = "the sorted class labels: " + backticked(p.Classes)
+	}
+	repeats := ""
+	if p.Validation.Repeat > 1 {
+		repeats = fmt.Sprintf("| `REPEATS` | `%d`: the rounds of folds in `folds`; accumulate `oof[va] += pred / REPEATS` |\n", p.Validation.Repeat)
 	}
 	return "The harness writes the first code cell of every trial and runs it with the working directory set to the experiment folder. Do not redefine these names:\n\n" +
 		"| name | what |\n|---|---|\n" +
@@ -359,6 +376,7 @@ func setupSection(p *Problem) string {
 		"| `X`, `y` | `train`'s feature columns and its target |\n" +
 		"| `X_holdout` | the holdout's features, same columns as `X` |\n" +
 		"| `folds` | list of `(train_idx, valid_idx)` numpy integer arrays, positions into `X` |\n" +
+		repeats +
 		"| `CLASSES` | " + classes + " |\n" +
 		"| `hand_back(oof, holdout, model=None)` | hands your predictions to the harness |"
 }
@@ -373,8 +391,12 @@ func handbackSection(p *Problem) string {
 	default:
 		shape = "- `oof`: 2-D `(len(X), len(CLASSES))` class probabilities, columns in `CLASSES` order.\n- `holdout`: 2-D `(len(X_holdout), len(CLASSES))`, same column order.\n- Probabilities, not labels: the harness takes the argmax itself where the metric needs labels."
 	}
+	oof := "- `oof` are out-of-fold predictions: each row of `X` predicted by the model of the fold where that row was in `valid_idx`.\n"
+	if p.Validation.Repeat > 1 {
+		oof = "- `oof` are out-of-fold predictions: each row of `X` predicted by the model of each fold where that row was in `valid_idx`, averaged over the `REPEATS` rounds.\n"
+	}
 	return "The last cell of a trial calls `hand_back(oof, holdout, model=None)`:\n\n" +
-		"- `oof` are out-of-fold predictions: each row of `X` predicted by the model of the fold where that row was in `valid_idx`.\n" +
+		oof +
 		"- `holdout` are predictions for every row of `X_holdout`, from models that never saw a holdout label: a refit on all of `X`, or the average of the fold models.\n" +
 		"- `model` (optional, recommended) is a fitted object whose `" + predictMethod(p.Task) + "(df)` takes a DataFrame with `X`'s columns and applies the whole trial, preprocessing included. It is pickled to `ARTIFACTS/model.pkl` and used to predict new data.\n\n" +
 		"Shapes for this " + strings.TrimPrefix(taskWords(p.Task), "a ") + " problem:\n\n" + shape + "\n\n" +

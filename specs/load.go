@@ -347,6 +347,10 @@ func (c *checker) validation(obj map[string]any, task Task) Validation {
 	if val.Repeat < 0 {
 		c.issues.add("validation.repeat", "%d is negative; want 0 (no repeats) or more", val.Repeat)
 	}
+	if val.Repeat > 1 && (val.Kind == "group_kfold" || val.Kind == "time_series") {
+		// lab makes these folds from the data alone, not from a shuffle.
+		c.issues.add("validation.repeat", "%d: %s folds are the same in every round, so repeating them only repeats the work; want 0, or kfold / stratified_kfold", val.Repeat, val.Kind)
+	}
 	return val
 }
 

@@ -38,6 +38,8 @@ _VIEW = _json.loads((DATA_DIR / "view.json").read_text())
 TASK = _VIEW["task"]
 TARGET = _VIEW["target"]
 CLASSES = _VIEW.get("classes") or None
+# validation.repeat: how many rounds of folds `folds` holds, one after another.
+REPEATS = max(int(_VIEW["validation"].get("repeat", 0)), 1)
 _random.seed(SEED)
 np.random.seed(SEED)
 
@@ -99,4 +101,5 @@ def hand_back(oof, holdout, model=None):
     print(f"handed back oof {oof.shape} and holdout {holdout.shape} to {ARTIFACTS.relative_to(EXPERIMENT_DIR)}{saved}")
 
 
-print(f"trial {TRIAL}: {len(X)} training rows, {len(X.columns)} features, {len(folds)} folds, {len(X_holdout)} holdout rows; target {TARGET}, metric {METRIC}")
+_FOLDS_SAID = f"{len(folds)} folds" if REPEATS == 1 else f"{len(folds)} folds ({REPEATS} rounds of {len(folds) // REPEATS})"
+print(f"trial {TRIAL}: {len(X)} training rows, {len(X.columns)} features, {_FOLDS_SAID}, {len(X_holdout)} holdout rows; target {TARGET}, metric {METRIC}")
