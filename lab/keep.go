@@ -16,6 +16,8 @@ const KeepK = 1.0
 // improvement on fold i (best minus candidate when minimising), the trial is
 // kept when mean(d) > KeepK * sd(d)/sqrt(n), i.e. the mean improvement is
 // larger than its own standard error. With no best yet, the trial is kept.
+// With repeated folds the scores paired are those of round 1's folds
+// (crossValidate says why).
 func Decide(m Metric, cand *journal.Score, bestTrial int, best *journal.Score) (keep bool, reason string) {
 	if best == nil {
 		return true, "first scored trial: it becomes the best"
