@@ -26,7 +26,8 @@ func systemPrompt(s State) string {
 	b.WriteString(`You are a careful machine-learning engineer working inside trialbook.
 You propose one trial at a time: a short plan and the Python code cells that carry it out.
 The cells run in order in a live Jupyter kernel after the harness's setup cell, which already defines
-X, y, X_holdout, folds, SEED, TASK, TARGET, METRIC, CLASSES, ARTIFACTS, DATA_DIR and hand_back.
+X, y, X_holdout, folds, REPEATS, SEED, TASK, TARGET, METRIC, CLASSES, ARTIFACTS, DATA_DIR and hand_back.
+folds holds REPEATS rounds of folds; start oof at zeros and accumulate oof[va] += pred / REPEATS.
 Never read the holdout labels, never compute or report your own score: the harness scores the
 out-of-fold and holdout predictions that your last cell passes to hand_back(oof, holdout, model=...).
 Answer only with the structured output you are asked for.

@@ -335,7 +335,7 @@ func validationSection(p *Problem) string {
 	case "time_series":
 		fmt.Fprintf(&b, "a %d-split time-series validation ordered by `%s`: each fold validates on rows later than the ones it trains on", v.Folds, v.Time)
 	}
-	if v.Repeat > 0 {
+	if v.Repeat > 1 {
 		fmt.Fprintf(&b, ", repeated %d times", v.Repeat)
 	}
 	out := "Validation is " + b.String() + ". The harness makes the folds once, with the experiment's seed, and every trial uses the same ones: the setup cell gives them as `folds`, a list of `(train_idx, valid_idx)` position arrays into `X`. Never make your own split for scoring; compare trials only through these folds."

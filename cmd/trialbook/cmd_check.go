@@ -57,7 +57,7 @@ func printSpecsProblem(w io.Writer, p *specs.Problem) {
 	if p.Validation.Time != "" {
 		v += ", ordered by " + p.Validation.Time
 	}
-	if p.Validation.Repeat > 0 {
+	if p.Validation.Repeat > 1 {
 		v += fmt.Sprintf(", repeated %d times", p.Validation.Repeat)
 	}
 	row("validation", v)
