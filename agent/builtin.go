@@ -372,7 +372,11 @@ func (b *Builtin) familyPlan(s State, r specs.Recipe) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "## %s\n\n%s\n\n", r.Title, r.Why)
 	if r.Stage == "baseline" {
-		fmt.Fprintf(&sb, "This is a baseline: it sets the bar for %s on the harness's %d folds.", s.Problem.Metric.Name, s.Problem.Validation.Folds)
+		folds := fmt.Sprintf("%d folds", s.Problem.Validation.Folds)
+		if r := s.Problem.Validation.Repeat; r > 1 {
+			folds += fmt.Sprintf(", repeated %d times", r)
+		}
+		fmt.Fprintf(&sb, "This is a baseline: it sets the bar for %s on the harness's %s.", s.Problem.Metric.Name, folds)
 		return sb.String()
 	}
 	var done []string
