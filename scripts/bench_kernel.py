@@ -47,9 +47,11 @@ def start_to_ready(kernel):
     return ms
 
 
-def round_trip(kc, code):
-    t0 = time.perf_counter()
-    wall0 = datetime.now(timezone.utc)
+def timed_execute(kc, code):
+    """One execute, ended by both its reply and its iopub idle: the request's
+    msg_id, wall-clock send and done times (seconds since the epoch), the
+    round trip in ms by perf_counter, and the busy and idle messages."""
+    t0, wall0 = time.perf_counter(), time.time()
     msg_id = kc.execute(code, store_history=False)
     reply = busy = idle = None
     while idle is None:
@@ -65,11 +67,13 @@ def round_trip(kc, code):
         if msg["parent_header"].get("msg_id") == msg_id:
             reply = msg
     rtt = (time.perf_counter() - t0) * 1000
-    wall1 = datetime.now(timezone.utc)
-    kernel = (idle["header"]["date"] - busy["header"]["date"]).total_seconds() * 1000
-    before = (busy["header"]["date"] - wall0).total_seconds() * 1000
-    after = (wall1 - idle["header"]["date"]).total_seconds() * 1000
-    return rtt, kernel, before, after
+    return msg_id, wall0, time.time(), rtt, busy, idle
+
+
+def round_trip(kc, code):
+    _, wall0, wall1, rtt, busy, idle = timed_execute(kc, code)
+    b, i = busy["header"]["date"].timestamp(), idle["header"]["date"].timestamp()
+    return rtt, (i - b) * 1000, (b - wall0) * 1000, (wall1 - i) * 1000
 
 
 class RawClient:
@@ -145,22 +149,7 @@ def probe(kernel, code, n):
         run(kc, "__import__('builtins')._trialbook_probe.clear()")
         trips = []
         for _ in range(n):
-            t0 = time.time()
-            msg_id = kc.execute(code, store_history=False)
-            reply = busy = idle = None
-            while idle is None:
-                msg = kc.get_iopub_msg(timeout=30)
-                if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != "status":
-                    continue
-                if msg["content"]["execution_state"] == "busy":
-                    busy = msg
-                elif msg["content"]["execution_state"] == "idle":
-                    idle = msg
-            while reply is None:
-                msg = kc.get_shell_msg(timeout=30)
-                if msg["parent_header"].get("msg_id") == msg_id:
-                    reply = msg
-            t1 = time.time()
+            msg_id, t0, t1, _, busy, idle = timed_execute(kc, code)
             trips.append({"id": msg_id, "t0": t0, "t1": t1,
                           "busy": busy["header"]["date"].timestamp(), "idle": idle["header"]["date"].timestamp()})
         events = run(kc, "import builtins, json; print(json.dumps(builtins._trialbook_probe))")
