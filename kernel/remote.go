@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -15,7 +16,9 @@ type Transport interface {
 	// Send writes m to the kernel's "shell", "control" or "stdin" channel.
 	Send(channel string, m *Message) error
 	// Recv returns the next message and the channel it came from ("shell",
-	// "control", "stdin" or "iopub"). An error ends the connection.
+	// "control", "stdin" or "iopub"). An error wrapping ErrMalformed drops
+	// one unreadable message (counted in Stats.Malformed) and the
+	// connection goes on; any other error ends the connection.
 	Recv() (channel string, m *Message, err error)
 	// Close ends the connection, making Recv return.
 	Close() error
@@ -83,6 +86,11 @@ func (k *Kernel) remoteLoop(p *process) {
 	defer p.readers.Done()
 	for {
 		channel, m, err := p.remote.Recv()
+		if errors.Is(err, ErrMalformed) {
+			k.malformed.Add(1)
+			k.log.Debug().Err(err).Msg("message dropped")
+			continue
+		}
 		if err != nil {
 			p.markDead(fmt.Errorf("%w: connection lost: %v", ErrKernelDied, err))
 			return

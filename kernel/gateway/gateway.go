@@ -28,7 +28,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -265,21 +264,14 @@ func (t *transport) Send(channel string, m *kernel.Message) error {
 // Recv reads the next message, streaming it from the websocket (see
 // reader): a message over the limit is cut short as the ZeroMQ channels
 // cut one (kernel.Message.CutShort).
+// An unreadable message comes back as an error wrapping
+// kernel.ErrMalformed: the kernel counts it and asks for the next.
 func (t *transport) Recv() (string, *kernel.Message, error) {
-	for {
-		typ, r, err := t.conn.NextReader()
-		if err != nil {
-			return "", nil, err
-		}
-		channel, m, err := t.rd.read(typ, r)
-		if errors.Is(err, errMalformed) {
-			continue // a message we cannot read is dropped, like a bad signature
-		}
-		if err != nil {
-			return "", nil, err
-		}
-		return channel, m, nil
+	typ, r, err := t.conn.NextReader()
+	if err != nil {
+		return "", nil, err
 	}
+	return t.rd.read(typ, r)
 }
 
 func (t *transport) Close() error {

@@ -190,6 +190,18 @@ func TestJupyterServer(t *testing.T) {
 			t.Errorf("status %q output %q", rep.Status, out)
 		}
 	})
+	t.Run("unreadable message dropped and counted", func(t *testing.T) {
+		// The kernel itself publishes a message with no msg_type, which the
+		// server forwards as it is and trialbook cannot route.
+		before := k.Stats().Malformed
+		rep, out := execute(t, k, "k = get_ipython().kernel\nk.session.send(k.iopub_socket, '', {'x': 1}, parent=k.get_parent('shell'))\nprint('after')", kernel.ExecuteOptions{})
+		if rep.Status != "ok" || out != "after\n" {
+			t.Errorf("status %q output %q", rep.Status, out)
+		}
+		if got := k.Stats().Malformed - before; got != 1 {
+			t.Errorf("Stats.Malformed went up by %d, want 1", got)
+		}
+	})
 	t.Run("interrupt", func(t *testing.T) {
 		ectx, ecancel := context.WithCancel(ctx)
 		var once sync.Once

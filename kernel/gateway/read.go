@@ -23,9 +23,10 @@ const minKeep = 1024
 // its buffers); a count over it is a corrupt frame, not a message.
 const maxParts = 1 << 16
 
-// errMalformed marks a websocket message that is not a kernel message; it
-// is dropped and the next one read.
-var errMalformed = errors.New("malformed message")
+// errMalformed marks a websocket message that is not a kernel message:
+// Recv returns it and the kernel drops that message, counts it and reads
+// the next one.
+var errMalformed = kernel.ErrMalformed
 
 // reader reads the server's websocket messages one at a time, streaming
 // each through a small buffer rather than holding it whole: it keeps at
