@@ -24,7 +24,7 @@ import (
 func runExec(ctx context.Context, a *app, args []string) error {
 	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
-	name := fs.String("kernel", "python3", "kernelspec name (see `trialbook kernels`)")
+	name := fs.String("kernel", "python3", "kernelspec `name` (see trialbook kernels)")
 	timeout := fs.Duration("timeout", 0, "interrupt the code after this long (e.g. 30s); 0 means no limit")
 	server := fs.String("server", "", "run the kernel on this Jupyter Server (e.g. http://127.0.0.1:8888) instead of locally")
 	token := fs.String("token", os.Getenv("JUPYTER_TOKEN"), "the Jupyter Server's token (default $JUPYTER_TOKEN)")

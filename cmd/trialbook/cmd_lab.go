@@ -23,7 +23,7 @@ func runLab(ctx context.Context, a *app, args []string) error {
 	fs := flag.NewFlagSet("lab install", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	prefix := fs.String("prefix", "", "the Python environment JupyterLab runs from (default: $VIRTUAL_ENV, else $CONDA_PREFIX, else the nearest .venv above this folder, else the .venv beside the binary's folder)")
-	serviceURL := fs.String("url", "", "the URL `trialbook serve` printed, with or without ?token= (default: the newest running serve's runtime file)")
+	serviceURL := fs.String("url", "", "the `URL` trialbook serve printed, with or without ?token= (default: the newest running serve's runtime file)")
 	token := fs.String("token", "", "the service token (default: from --url, else from the runtime file)")
 	notebookRoot := fs.String("notebook-root", "", "the path of serve's --root relative to JupyterLab's root_dir (empty: the same folder)")
 	noSettings := fs.Bool("no-settings", false, "install the extension only; leave its settings as they are")
