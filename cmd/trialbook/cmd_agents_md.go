@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"trialbook/ipynb"
@@ -11,8 +10,7 @@ import (
 
 // runAgentsMD renders AGENTS.md from a problem file, to stdout or a file.
 func runAgentsMD(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("agents-md", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("agents-md")
 	opts := specsLoadFlags(fs)
 	out := fs.String("o", "", "write to this file instead of stdout")
 	pos, err := parseArgs(fs, args)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,8 +12,7 @@ import (
 
 // runCheck validates a problem file and prints the resolved problem.
 func runCheck(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("check")
 	opts := specsLoadFlags(fs)
 	asJSON := fs.Bool("json", false, "print the resolved problem as JSON")
 	pos, err := parseArgs(fs, args)

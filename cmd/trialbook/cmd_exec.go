@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,8 +21,7 @@ import (
 // see: stream text, text/plain results, tracebacks, and rich outputs named by
 // type and size.
 func runExec(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("exec")
 	name := fs.String("kernel", "python3", "kernelspec `name` (see trialbook kernels)")
 	timeout := fs.Duration("timeout", 0, "interrupt the code after this long (e.g. 30s); 0 means no limit")
 	server := fs.String("server", "", "run the kernel on this Jupyter Server (e.g. http://127.0.0.1:8888) instead of locally")

@@ -11,8 +11,7 @@ import (
 
 // runInit writes a commented starter problem.jsonnet into DIR.
 func runInit(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("init")
 	var opts specs.InitOptions
 	fs.StringVar(&opts.Data, "data", "", "the dataset, CSV or Parquet (required)")
 	fs.StringVar(&opts.Target, "target", "", "the column to predict (required)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 
@@ -11,8 +10,7 @@ import (
 
 // runKernels lists the kernelspecs trialbook can find and where it looked.
 func runKernels(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("kernels", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("kernels")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -20,8 +19,7 @@ func runLab(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 || args[0] != "install" {
 		return fmt.Errorf("%w: want `lab install`", errUsage)
 	}
-	fs := flag.NewFlagSet("lab install", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("lab install")
 	prefix := fs.String("prefix", "", "the Python environment JupyterLab runs from (default: $VIRTUAL_ENV, else $CONDA_PREFIX, else the nearest .venv above this folder, else the .venv beside the binary's folder)")
 	serviceURL := fs.String("url", "", "the `URL` trialbook serve printed, with or without ?token= (default: the newest running serve's runtime file)")
 	token := fs.String("token", "", "the service token (default: from --url, else from the runtime file)")

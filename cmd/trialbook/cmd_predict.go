@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"trialbook/lab"
@@ -12,8 +11,7 @@ import (
 // `trialbook predict DIR NEW.csv -o predictions.csv` (NEW may be Parquet,
 // and so may the output: -o predictions.parquet).
 func runPredict(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("predict")
 	out := fs.String("o", "predictions.csv", "where to write the predictions (CSV, or Parquet for .parquet)")
 	kernelName := fs.String("kernel", "", "kernelspec to predict with (default: the problem's)")
 	// Flags may come before or after the arguments.

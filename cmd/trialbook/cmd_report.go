@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +15,7 @@ import (
 // runReport writes and executes an experiment's report.ipynb:
 // `trialbook report DIR`, at any time.
 func runReport(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("report")
 	kernelName := fs.String("kernel", "", "kernelspec to execute the report with (default: the problem's)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {

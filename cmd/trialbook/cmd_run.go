@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,8 +24,7 @@ import (
 // runRun runs or resumes an experiment: `trialbook run PROBLEM.jsonnet|DIR`.
 // The experiment folder is the problem file's folder.
 func runRun(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("run")
 	trials := fs.Int("trials", 0, "stop after this many finished trials (overrides the problem's budget)")
 	budget := fs.Duration("time", 0, "stop after this much running time, e.g. 20m (overrides the problem's budget)")
 	workers := fs.Int("workers", 1, "trials to run at once, each in its own kernel")

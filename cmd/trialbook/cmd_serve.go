@@ -40,8 +40,7 @@ func (o *originList) Set(v string) error {
 
 // runServe serves the bridge API for the JupyterLab panel.
 func runServe(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("serve")
 	root := fs.String("root", ".", "the folder whose experiments are served")
 	addr := fs.String("addr", "127.0.0.1:8765", "address to listen on (port 0: any free port)")
 	origins := &originList{list: bridge.DefaultAllowOrigins()}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +18,7 @@ import (
 // runStatus prints an experiment's progress and leaderboard, folded from its
 // journal.
 func runStatus(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs := a.flags("status")
 	top := fs.Int("n", 0, "show only the best N trials (0: all)")
 	// Flags may come before or after the folder.
 	pos, err := parseArgs(fs, args)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -39,7 +40,7 @@ func commands() []command {
 		{"run", "run PROBLEM.jsonnet|DIR [--trials N] [--time D] [--workers N] [--agent A] [--resume]", "run an experiment", runRun},
 		{"status", "status DIR", "show an experiment's progress and leaderboard", runStatus},
 		{"report", "report DIR", "write and execute report.ipynb", runReport},
-		{"predict", "predict DIR NEW.csv -o OUT.csv", "apply the best model or ensemble to new rows (CSV or Parquet, in and out)", runPredict},
+		{"predict", "predict DIR NEW.csv|NEW.parquet [-o OUT.csv|OUT.parquet]", "apply the best model or ensemble to new rows (CSV or Parquet, in and out)", runPredict},
 		{"nb", "nb run IN.ipynb [-o OUT.ipynb] [--kernel NAME] [--timeout D] [--allow-errors] [-p NAME VALUE ...]", "execute a notebook cell by cell", runNB},
 		{"exec", "exec [--kernel NAME] [--timeout D] CODE", "run code in a fresh kernel and print its outputs", runExec},
 		{"kernels", "kernels", "list the kernelspecs trialbook can find", runKernels},
@@ -116,6 +117,28 @@ func newLogger(w io.Writer, asJSON, verbose bool) zerolog.Logger {
 		return zerolog.New(w).Level(level).With().Timestamp().Logger()
 	}
 	return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}).Level(level).With().Timestamp().Logger()
+}
+
+// flags returns a command's flag set: its errors and -h go to stderr, and
+// -h shows the command's usage line and summary from the table before its
+// flags. name is the command's name, or "lab install"-like for a verb.
+func (a *app) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		for _, c := range commands() {
+			if c.name == strings.Fields(name)[0] {
+				fmt.Fprintf(a.stderr, "usage: trialbook %s\n\n%s\n", c.usage, c.summary)
+			}
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(a.stderr, "\nflags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
 }
 
 // parseArgs parses flags wherever they appear among the positional
