@@ -166,43 +166,60 @@ func loadavg() string {
 }
 
 // roundTrips runs code n times, timing each execute and the kernel's own
-// busy-to-idle for it.
+// busy-to-idle for it, and the client's CPU over them.
 func roundTrips(ctx context.Context, k *kernel.Kernel, code string, n int, s *samples) error {
-	var busy, idle time.Time
+	var r0, r1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+	trips, err := timedTrips(ctx, k, code, n)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+	if err != nil {
+		return err
+	}
+	cpu := syscall.TimevalToNsec(r1.Utime) - syscall.TimevalToNsec(r0.Utime) + syscall.TimevalToNsec(r1.Stime) - syscall.TimevalToNsec(r0.Stime)
+	s.CPU += float64(cpu) / 1e6
+	for _, t := range trips {
+		s.RTT = append(s.RTT, ms(t.t1.Sub(t.t0)))
+		s.Kernel = append(s.Kernel, ms(t.idle.Sub(t.busy)))
+		s.Before = append(s.Before, ms(t.busy.Sub(t.t0)))
+		s.After = append(s.After, ms(t.t1.Sub(t.idle)))
+	}
+	return nil
+}
+
+// trip is one timed round trip.
+type trip struct {
+	id                 string // the execute_request's msg_id
+	t0, t1, busy, idle time.Time
+}
+
+// timedTrips runs code n times: for each, the request's msg_id, the times
+// Execute was called and returned, and the kernel's busy and idle dates.
+func timedTrips(ctx context.Context, k *kernel.Kernel, code string, n int) ([]trip, error) {
+	var cur trip
 	opts := kernel.ExecuteOptions{OnMessage: func(m *kernel.Message) {
 		if st, ok := m.Content.(*kernel.Status); ok {
 			switch st.ExecutionState {
 			case "busy":
-				busy = m.Header.Date
+				cur.busy, cur.id = m.Header.Date, m.ParentID()
 			case "idle":
-				idle = m.Header.Date
+				cur.idle = m.Header.Date
 			}
 		}
 	}}
-	var r0, r1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
-	defer func() {
-		syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
-		cpu := syscall.TimevalToNsec(r1.Utime) - syscall.TimevalToNsec(r0.Utime) + syscall.TimevalToNsec(r1.Stime) - syscall.TimevalToNsec(r0.Stime)
-		s.CPU += float64(cpu) / 1e6
-	}()
+	trips := make([]trip, 0, n)
 	for range n {
-		t0 := time.Now()
+		cur = trip{t0: time.Now()}
 		rep, err := k.Execute(ctx, code, opts)
-		t1 := time.Now()
-		d := t1.Sub(t0)
+		cur.t1 = time.Now()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if rep.Status != "ok" {
-			return fmt.Errorf("execute %q: %s", code, rep.Status)
+			return nil, fmt.Errorf("execute %q: %s", code, rep.Status)
 		}
-		s.RTT = append(s.RTT, ms(d))
-		s.Kernel = append(s.Kernel, ms(idle.Sub(busy)))
-		s.Before = append(s.Before, ms(busy.Sub(t0)))
-		s.After = append(s.After, ms(t1.Sub(idle)))
+		trips = append(trips, cur)
 	}
-	return nil
+	return trips, nil
 }
 
 // jupyterClient is scripts/bench_kernel.py serving timing requests.

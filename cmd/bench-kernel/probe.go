@@ -31,12 +31,6 @@ type split struct {
 	Client     []float64 // Overhead minus both: the client and the sockets
 }
 
-// trip is one timed round trip on the instrumented kernel.
-type trip struct {
-	id                 string // the execute_request's msg_id
-	t0, t1, busy, idle time.Time
-}
-
 // probeArgv turns a kernelspec's `python [FLAGS] -m ipykernel_launcher
 // ARGS` into `python [FLAGS] PROBE ARGS`. It reports false for any other
 // shape of argv.
@@ -114,37 +108,15 @@ func probeTrialbook(ctx context.Context, spec *kernel.Spec, code string, n int) 
 	} else if !ok {
 		return nil, fmt.Errorf("%w: this ipykernel lacks the methods scripts/kernel_probe.py wraps", errNoProbe)
 	}
-	var warm samples
-	if err := roundTrips(ctx, k, code, 20, &warm); err != nil {
+	if _, err := timedTrips(ctx, k, code, 20); err != nil { // warm up
 		return nil, err
 	}
-	var busy, idle time.Time
-	var id string
-	opts := kernel.ExecuteOptions{OnMessage: func(m *kernel.Message) {
-		if st, ok := m.Content.(*kernel.Status); ok {
-			switch st.ExecutionState {
-			case "busy":
-				busy, id = m.Header.Date, m.ParentID()
-			case "idle":
-				idle = m.Header.Date
-			}
-		}
-	}}
 	if _, err := printed(ctx, k, "__import__('builtins')._trialbook_probe.clear()"); err != nil {
 		return nil, err
 	}
-	trips := make([]trip, 0, n)
-	for range n {
-		t0 := time.Now()
-		rep, err := k.Execute(ctx, code, opts)
-		t1 := time.Now()
-		if err != nil {
-			return nil, err
-		}
-		if rep.Status != "ok" {
-			return nil, fmt.Errorf("execute %q: %s", code, rep.Status)
-		}
-		trips = append(trips, trip{id, t0, t1, busy, idle})
+	trips, err := timedTrips(ctx, k, code, n)
+	if err != nil {
+		return nil, err
 	}
 	out, err := printed(ctx, k, "import builtins, json; print(json.dumps(builtins._trialbook_probe))")
 	if err != nil {
