@@ -149,7 +149,11 @@ func quoteAll(ss []string) []string {
 // CheckColumns compares the columns of input (CSV or Parquet) with the data
 // view's (every column of the training data but the target) and counts its
 // rows.
-func CheckColumns(dir, input string) (rows int, err error) {
+func CheckColumns(dir, input string) (rows int, err error) { return readInput(dir, input, nil) }
+
+// readInput is CheckColumns, also writing input's header and rows to w as
+// CSV when w is not nil.
+func readInput(dir, input string, w *csv.Writer) (rows int, err error) {
 	d, err := LoadData(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -184,13 +188,23 @@ func CheckColumns(dir, input string) (rows int, err error) {
 	if len(ce.Missing)+len(ce.Extra) > 0 {
 		return 0, ce
 	}
+	write := func([]string) error { return nil }
+	if w != nil {
+		write = w.Write
+	}
+	if err := write(got); err != nil {
+		return 0, err
+	}
 	for {
-		_, err := t.Next()
+		row, err := t.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return rows, fmt.Errorf("%s: %w", input, err)
+		}
+		if err := write(row); err != nil {
+			return rows, err
 		}
 		rows++
 	}
@@ -200,39 +214,30 @@ func CheckColumns(dir, input string) (rows int, err error) {
 	return rows, nil
 }
 
-// asCSV returns a CSV path with input's rows: input itself when it is a CSV
-// file, else a temporary copy (removed by done) written from the rows as
-// the data view writes them, so the model sees new Parquet rows exactly as
-// it saw its training rows.
-func asCSV(input string) (path string, done func(), err error) {
+// inputAsCSV checks input as CheckColumns does and returns a CSV path with
+// its rows: input itself when it is a CSV file, else a temporary copy
+// (removed by done) written in the same pass from the rows as the data view
+// writes them, so the model sees new Parquet rows exactly as it saw its
+// training rows.
+func inputAsCSV(dir, input string) (path string, rows int, done func(), err error) {
 	if strings.EqualFold(filepath.Ext(input), ".csv") {
-		return input, func() {}, nil
+		rows, err := CheckColumns(dir, input)
+		return input, rows, func() {}, err
 	}
-	t, err := specs.OpenTable(input)
-	if err != nil {
-		return "", nil, err
-	}
-	defer t.Close()
 	tmp, err := os.MkdirTemp("", "trialbook-predict-")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	done = func() { _ = os.RemoveAll(tmp) }
 	path = filepath.Join(tmp, "input.csv")
 	f, err := os.Create(path)
 	if err != nil {
 		done()
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	w := csv.NewWriter(f)
-	err = w.Write(t.Columns())
-	for err == nil {
-		var row []string
-		if row, err = t.Next(); err == nil {
-			err = w.Write(row)
-		}
-	}
-	if errors.Is(err, io.EOF) {
+	rows, err = readInput(dir, input, w)
+	if err == nil {
 		w.Flush()
 		err = w.Error()
 	}
@@ -241,9 +246,9 @@ func asCSV(input string) (path string, done func(), err error) {
 	}
 	if err != nil {
 		done()
-		return "", nil, fmt.Errorf("%s: %w", input, err)
+		return "", 0, nil, err
 	}
-	return path, done, nil
+	return path, rows, done, nil
 }
 
 func csvHeader(path string) ([]string, error) {
@@ -264,10 +269,11 @@ func csvHeader(path string) ([]string, error) {
 // refits nothing.
 func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 	dir := opts.Dir
-	rows, err := CheckColumns(dir, opts.Input)
+	csvIn, rows, removeCSV, err := inputAsCSV(dir, opts.Input)
 	if err != nil {
 		return nil, err
 	}
+	defer removeCSV()
 	events, err := journal.ReadFile(filepath.Join(dir, JournalFile))
 	if err != nil {
 		return nil, err
@@ -277,11 +283,6 @@ func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	csvIn, removeCSV, err := asCSV(opts.Input)
-	if err != nil {
-		return nil, err
-	}
-	defer removeCSV()
 	in, err := filepath.Abs(csvIn)
 	if err != nil {
 		return nil, err
