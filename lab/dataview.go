@@ -328,49 +328,46 @@ func splitData(p *specs.Problem, dir string) (*Data, error) {
 		}
 		return out
 	}
-	var folds []Fold
-	for r := range rounds {
-		var assign []int // fold of each training row; -1 for never validated
+	// assign gives each training row its fold in one round; -1 for rows a
+	// time series never validates.
+	assign := func(rng *rand.Rand) ([]int, error) {
 		switch p.Validation.Kind {
 		case "kfold", "":
-			assign = kfoldAssign(len(trainIdx), k, roundRng(view.FoldSeed, r))
+			return kfoldAssign(len(trainIdx), k, rng), nil
 		case "stratified_kfold":
-			assign = stratifiedAssign(sub(strata), k, roundRng(view.FoldSeed, r))
+			return stratifiedAssign(sub(strata), k, rng), nil
 		case "group_kfold":
-			assign = groupAssign(sub(groups), k)
+			return groupAssign(sub(groups), k), nil
 		case "time_series":
-			var trainOrder []int
 			pos := map[int]int{}
 			for j, i := range trainIdx {
 				pos[i] = j
 			}
+			var trainOrder []int
 			for _, i := range order {
 				if !hold[i] {
 					trainOrder = append(trainOrder, pos[i])
 				}
 			}
-			assign = timeSeriesAssign(trainOrder, k)
-		default:
-			return nil, fmt.Errorf("%s: validation.kind %q: want kfold, stratified_kfold, group_kfold or time_series", p.File, p.Validation.Kind)
+			return timeSeriesAssign(trainOrder, k), nil
 		}
-		round := make([]Fold, k)
+		return nil, fmt.Errorf("%s: validation.kind %q: want kfold, stratified_kfold, group_kfold or time_series", p.File, p.Validation.Kind)
+	}
+	var folds []Fold
+	for r := range rounds {
+		a, err := assign(roundRng(view.FoldSeed, r))
+		if err != nil {
+			return nil, err
+		}
+		round := foldsOf(a, k, p.Validation.Kind == "time_series")
 		for f := range round {
-			for j, a := range assign {
-				switch {
-				case a == f:
-					round[f].Valid = append(round[f].Valid, j)
-				case p.Validation.Kind == "time_series" && a >= 0 && a < f, p.Validation.Kind == "time_series" && a == -1:
-					round[f].Train = append(round[f].Train, j)
-				case p.Validation.Kind != "time_series":
-					round[f].Train = append(round[f].Train, j)
-				}
+			if len(round[f].Valid) > 0 {
+				continue
 			}
-			if len(round[f].Valid) == 0 {
-				if rounds > 1 {
-					return nil, fmt.Errorf("%s: fold %d of round %d has no validation rows; use fewer folds", p.File, f+1, r+1)
-				}
-				return nil, fmt.Errorf("%s: fold %d has no validation rows; use fewer folds", p.File, f+1)
+			if rounds > 1 {
+				return nil, fmt.Errorf("%s: fold %d of round %d has no validation rows; use fewer folds", p.File, f+1, r+1)
 			}
+			return nil, fmt.Errorf("%s: fold %d has no validation rows; use fewer folds", p.File, f+1)
 		}
 		folds = append(folds, round...)
 	}
@@ -631,6 +628,24 @@ func groupHoldout(groups []string, share float64, rng *rand.Rand) []bool {
 		hold[i] = sealedGroups[g]
 	}
 	return hold
+}
+
+// foldsOf turns a fold assignment into K train/valid splits. A time series
+// trains each fold on the rows of earlier folds and those never validated;
+// otherwise a fold trains on every row it does not validate.
+func foldsOf(assign []int, k int, timeSeries bool) []Fold {
+	folds := make([]Fold, k)
+	for f := range folds {
+		for j, a := range assign {
+			switch {
+			case a == f:
+				folds[f].Valid = append(folds[f].Valid, j)
+			case !timeSeries, a == -1, a < f:
+				folds[f].Train = append(folds[f].Train, j)
+			}
+		}
+	}
+	return folds
 }
 
 // roundRng shuffles round r (from 0) of the folds. Round 0 uses the stream
