@@ -28,25 +28,6 @@ func TestNBRunHelper(t *testing.T) {
 	os.Exit(mainCode(argv, os.Stdout, os.Stderr))
 }
 
-func nbVenv(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			v := filepath.Join(dir, ".venv")
-			if _, err := os.Stat(filepath.Join(v, "bin", "python")); err != nil {
-				t.Skipf("no %s; run `make setup`", v)
-			}
-			return v
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
-
 func writeNotebook(t *testing.T, path string, sources ...string) {
 	t.Helper()
 	nb := ipynb.New()
@@ -67,7 +48,7 @@ func TestNBRunKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kernels")
 	}
-	venv := nbVenv(t)
+	venv := filepath.Join(repoRoot(t), ".venv")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.ipynb")
 	var srcs []string
@@ -161,7 +142,7 @@ func TestNBRunParametersAndErrors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kernels")
 	}
-	venv := nbVenv(t)
+	venv := filepath.Join(repoRoot(t), ".venv")
 	t.Setenv("VIRTUAL_ENV", venv) // so the test finds the project's kernelspec
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.ipynb")

@@ -24,6 +24,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// repoRoot is the folder holding go.mod; it skips the test when that folder
+// has no .venv (run make setup).
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	dir, _ := os.Getwd()

@@ -23,24 +23,6 @@ import (
 	"trialbook/journal"
 )
 
-// serveRepoRoot is the folder holding go.mod, where .venv lives.
-func serveRepoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = filepath.Dir(dir)
-	}
-}
-
 // serveClient talks to a running `trialbook serve` as the panel does.
 type serveClient struct {
 	t     *testing.T
@@ -81,10 +63,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real experiment; skipped under -short")
 	}
-	repo := serveRepoRoot(t)
-	if _, err := os.Stat(filepath.Join(repo, ".venv", "bin", "python")); err != nil {
-		t.Skip("no .venv at the repository root: run make setup")
-	}
+	repo := repoRoot(t)
 	bin := filepath.Join(t.TempDir(), "trialbook")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/trialbook")
 	build.Dir = repo
