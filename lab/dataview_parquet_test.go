@@ -14,7 +14,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"trialbook/agent"
 	"trialbook/journal"
 	"trialbook/specs"
 )
@@ -281,14 +280,7 @@ load_diabetes(as_frame=True, scaled=False).frame.to_parquet(sys.argv[1])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	p, err := specs.Load(ctx, file, specs.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ag, err := agent.NewBuiltin(p, exp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, ag := loadBuiltin(ctx, t, file, exp)
 	prof, err := specs.ProfileData(ctx, p)
 	if err != nil {
 		t.Fatal(err)

@@ -395,14 +395,7 @@ func TestRunRepeatedBuiltin(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			p, err := specs.Load(ctx, file, specs.LoadOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ag, err := agent.NewBuiltin(p, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, ag := loadBuiltin(ctx, t, file, dir)
 			snap, err := Run(ctx, Options{Dir: dir, Problem: p, Agent: ag, AgentName: "builtin", Spec: spec, Trials: c.trials, Log: zerolog.Nop()})
 			if err != nil {
 				t.Fatal(err)
@@ -490,4 +483,19 @@ func TestRunRepeatedBuiltin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadBuiltin loads a problem file and the built-in agent for an
+// experiment in dir.
+func loadBuiltin(ctx context.Context, t *testing.T, file, dir string) (*specs.Problem, *agent.Builtin) {
+	t.Helper()
+	p, err := specs.Load(ctx, file, specs.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag, err := agent.NewBuiltin(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, ag
 }
