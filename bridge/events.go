@@ -3,10 +3,9 @@ package bridge
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -108,60 +107,100 @@ func (c *wsConn) close(code int, text string) {
 	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 }
 
+func (c *wsConn) sendPrepared(m *websocket.PreparedMessage) error {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.conn.WritePreparedMessage(m)
+}
+
+func (c *wsConn) sendEncoded(b []byte) error {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.conn.WriteMessage(websocket.TextMessage, b)
+}
+
 // streamExperiment sends the snapshot (unless the client passed the seq it
 // has), then every event after it, in order, as the journal grows.
 func (s *Server) streamExperiment(ctx context.Context, ws *wsConn, id, dir string, after int64) {
-	events, err := readEvents(dir)
+	live, _, _ := journal.Locked(dir)
+	lastRun, _ := s.lastExit(dir)
+	e := s.store.entryFor(id, dir)
+	var snap journal.Snapshot
+	// Joining the experiment's feed and taking the snapshot happen together,
+	// so the feed holds every event after the snapshot.
+	fl, err := s.store.follow(e, func(f *fold) error {
+		if f.err != nil {
+			return f.err
+		}
+		snap = f.snap.Clone()
+		return nil
+	})
 	if err != nil {
 		_ = ws.send(Message{Kind: "error", Experiment: id, Error: err.Error()})
 		ws.close(CloseBadJournal, "journal unreadable")
 		return
 	}
-	start := after
-	v := s.view(ctx, id, dir, events)
-	live := v.Live
-	var exitAt time.Time
-	if v.LastRun != nil {
-		exitAt = v.LastRun.At
-	}
+	defer fl.leave()
+	v := s.view(ctx, id, dir, snap, live, lastRun)
+	exitAt := lastRun.At
+	seq := after
 	// A client that has nothing, or claims a seq this journal never reached
 	// (it was replaced), starts over from a snapshot.
 	if after < 0 || after > v.Seq {
 		if err := ws.send(Message{Kind: "snapshot", Experiment: id, Snapshot: &v}); err != nil {
 			return
 		}
-		start = v.Seq
+		seq = v.Seq
 	} else if err := ws.send(Message{Kind: "live", Experiment: id, Live: &live}); err != nil {
 		return
 	}
 
-	// Follow reads the journal only as fast as the client takes events, so a
-	// slow client costs neither memory nor the experiment anything; one that
-	// stops reading is dropped when a write to it times out.
-	evc, errc := journal.Follow(ctx, filepath.Join(dir, journalName), start)
+	// The experiment's one reader (store.watch) folds what the journal gains
+	// and encodes each event once for every websocket; each takes them at
+	// its own pace, and one that falls further behind than the shared ring
+	// reads the journal itself, so a slow client costs neither memory nor the
+	// experiment anything. One that stops reading is dropped when a write to
+	// it times out.
 	tick := time.NewTicker(s.opts.ListPoll)
 	defer tick.Stop()
 	lastPing := time.Now()
-	for {
+	dropped := func(err error) {
+		s.log.Debug().Err(err).Str("experiment", id).Int64("seq", seq).Msg("websocket client dropped")
 		select {
-		case e, ok := <-evc:
-			if !ok {
-				if err := <-errc; err != nil {
-					_ = ws.send(Message{Kind: "error", Experiment: id, Error: err.Error()})
-					ws.close(CloseBadJournal, "journal unreadable")
-					return
-				}
-				ws.close(websocket.CloseGoingAway, "server stopping")
+		case s.dropped <- id: // nil outside tests: never ready
+		default:
+		}
+	}
+	for {
+		events, more, err := fl.after(seq)
+		if errors.Is(err, errBehind) {
+			err = s.replay(ws, id, e.path, &seq)
+			if errors.Is(err, errClientGone) {
+				dropped(err)
 				return
 			}
-			if err := ws.send(Message{Kind: "event", Experiment: id, Event: &e}); err != nil {
-				s.log.Debug().Err(err).Str("experiment", id).Int64("seq", e.Seq).Msg("websocket client dropped")
-				select {
-				case s.dropped <- id: // nil outside tests: never ready
-				default:
-				}
+			if err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			_ = ws.send(Message{Kind: "error", Experiment: id, Error: err.Error()})
+			ws.close(CloseBadJournal, "journal unreadable")
+			return
+		}
+		for _, fe := range events {
+			if err := ws.sendPrepared(fe.msg); err != nil {
+				dropped(err)
 				return
 			}
+			seq = fe.seq
+		}
+		if len(events) > 0 {
+			continue
+		}
+		select {
+		case <-more:
+		case <-ctx.Done():
+			ws.close(websocket.CloseGoingAway, "server stopping")
+			return
 		case <-tick.C:
 			if ex, ok := s.lastExit(dir); ok && !ex.At.Equal(exitAt) {
 				exitAt = ex.At
@@ -185,6 +224,24 @@ func (s *Server) streamExperiment(ctx context.Context, ws *wsConn, id, dir strin
 	}
 }
 
+// errClientGone is a websocket write that failed.
+var errClientGone = errors.New("websocket client gone")
+
+// replay sends a client further behind than the experiment's shared feed
+// the events after *seq from the journal itself, up to its end.
+func (s *Server) replay(ws *wsConn, id, path string, seq *int64) error {
+	return journal.NewTail(path).Read(func(ev journal.Event, _ journal.Span) error {
+		if ev.Seq <= *seq {
+			return nil
+		}
+		if err := ws.send(Message{Kind: "event", Experiment: id, Event: &ev}); err != nil {
+			return fmt.Errorf("%w: %v", errClientGone, err)
+		}
+		*seq = ev.Seq
+		return nil
+	})
+}
+
 // streamList sends the experiment list, and again whenever it changes.
 func (s *Server) streamList(ctx context.Context, ws *wsConn) {
 	tick := time.NewTicker(s.opts.ListPoll)
@@ -192,18 +249,21 @@ func (s *Server) streamList(ctx context.Context, ws *wsConn) {
 	var last []byte
 	lastPing := time.Now()
 	for {
-		list, err := s.summaries(ctx)
+		l, err := s.list(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				ws.close(websocket.CloseGoingAway, "server stopping")
+				return
+			}
 			_ = ws.send(Message{Kind: "error", Error: err.Error()})
 			ws.close(CloseBadJournal, "cannot list experiments")
 			return
 		}
-		b, _ := json.Marshal(list)
-		if !bytes.Equal(b, last) {
-			if err := ws.send(ListMessage{Kind: "experiments", Experiments: list}); err != nil {
+		if !bytes.Equal(l.ws, last) {
+			if err := ws.sendEncoded(l.ws); err != nil {
 				return
 			}
-			last = b
+			last = l.ws
 		}
 		if time.Since(lastPing) >= pingEvery {
 			if err := ws.ping(); err != nil {

@@ -14,9 +14,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -58,6 +57,13 @@ type Options struct {
 	WriteTimeout time.Duration
 	ListPoll     time.Duration
 
+	// MaxFolds is how many experiments' snapshots are kept folded in memory
+	// at most (default DefaultMaxFolds); FoldIdle is how long one nobody asks
+	// about is kept (default DefaultFoldIdle). Either way it is folded again
+	// when asked for.
+	MaxFolds int
+	FoldIdle time.Duration
+
 	Log *zerolog.Logger // nil: silent
 }
 
@@ -69,8 +75,9 @@ type Server struct {
 	log   zerolog.Logger
 	mux   *http.ServeMux
 
+	store *store // every experiment's summary and fold, shared (store.go)
+
 	mu        sync.Mutex
-	cache     map[string]cachedSummary    // by folder
 	described map[string]describedProblem // by folder
 
 	// dropped, when set (by tests), is told the experiment of every event
@@ -111,11 +118,17 @@ func New(opts Options) (*Server, error) {
 	if opts.ListPoll <= 0 {
 		opts.ListPoll = time.Second
 	}
+	if opts.MaxFolds <= 0 {
+		opts.MaxFolds = DefaultMaxFolds
+	}
+	if opts.FoldIdle <= 0 {
+		opts.FoldIdle = DefaultFoldIdle
+	}
 	g, err := newGuard(opts.Token, opts.AllowOrigins, opts.Hosts)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: --allow-origin: %w", err)
 	}
-	s := &Server{root: root, opts: opts, guard: g, log: zerolog.Nop(), cache: map[string]cachedSummary{}, described: map[string]describedProblem{}}
+	s := &Server{root: root, opts: opts, guard: g, log: zerolog.Nop(), store: newStore(root, opts.MaxFolds, opts.FoldIdle), described: map[string]describedProblem{}}
 	if opts.Log != nil {
 		s.log = *opts.Log
 	}
@@ -247,16 +260,6 @@ func (s *Server) experimentDir(id string) (string, error) {
 	return dir, nil
 }
 
-// readEvents reads an experiment's journal; a folder without one yet has no
-// events.
-func readEvents(dir string) ([]journal.Event, error) {
-	events, err := journal.ReadFile(filepath.Join(dir, journalName))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	return events, err
-}
-
 // View is a snapshot as the API answers it: the fold of the journal plus what
 // only the bridge knows.
 type View struct {
@@ -274,11 +277,11 @@ type View struct {
 	journal.Snapshot
 }
 
-func (s *Server) view(ctx context.Context, id, dir string, events []journal.Event) View {
-	live, _, _ := journal.Locked(dir)
-	v := View{ID: id, Live: live, Snapshot: journal.Fold(events)}
-	if ex, ok := s.lastExit(dir); ok {
-		v.LastRun = &ex
+// view makes the View of snap; lastRun is the zero RunExit when there is none.
+func (s *Server) view(ctx context.Context, id, dir string, snap journal.Snapshot, live bool, lastRun RunExit) View {
+	v := View{ID: id, Live: live, Snapshot: snap}
+	if !lastRun.At.IsZero() {
+		v.LastRun = &lastRun
 	}
 	if v.Problem == nil {
 		v.Problem, v.ProblemError = s.describe(ctx, dir)
@@ -356,90 +359,21 @@ type Summary struct {
 	Error     string                  `json:"error,omitempty"` // a journal, or the problem file of an unstarted experiment, that cannot be read
 }
 
-type cachedSummary struct {
-	size    int64
-	modTime time.Time
-	sum     Summary
-}
-
-// summaries lists every experiment under the root, folding only journals that
-// changed since the last call.
-func (s *Server) summaries(ctx context.Context) ([]Summary, error) {
-	ids, err := findExperiments(s.root)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Summary, 0, len(ids))
-	seen := map[string]bool{}
-	for _, id := range ids {
-		dir, err := s.experimentDir(id)
-		if err != nil {
-			out = append(out, Summary{ID: id, Name: path.Base(id), Status: journal.StatusCreated, Error: err.Error()})
-			continue
-		}
-		seen[dir] = true
-		sum := s.summary(id, dir)
-		sum.Live, _, _ = journal.Locked(dir)
-		if sum.Problem == nil && sum.Error == "" {
-			sum.Problem, sum.Error = s.describe(ctx, dir)
-			if sum.Problem != nil && sum.Counts.Total == 0 {
-				sum.Counts.Total = sum.Problem.Trials
-			}
-		}
-		out = append(out, sum)
-	}
-	s.mu.Lock()
-	for dir := range s.cache {
-		if !seen[dir] {
-			delete(s.cache, dir)
-		}
-	}
-	for dir := range s.described {
-		if !seen[dir] {
-			delete(s.described, dir)
-		}
-	}
-	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
-}
-
-func (s *Server) summary(id, dir string) Summary {
-	var size int64
-	var mod time.Time
-	if st, err := os.Stat(filepath.Join(dir, journalName)); err == nil {
-		size, mod = st.Size(), st.ModTime()
-	}
-	s.mu.Lock()
-	c, ok := s.cache[dir]
-	s.mu.Unlock()
-	if ok && c.size == size && c.modTime.Equal(mod) {
-		return c.sum
-	}
-	sum := Summary{ID: id, Name: filepath.Base(dir), Status: journal.StatusCreated}
-	events, err := readEvents(dir)
-	if err != nil {
-		sum.Error = err.Error()
-	} else {
-		snap := journal.Fold(events)
-		sum.Status, sum.Seq, sum.Problem, sum.Counts, sum.Best, sum.UpdatedAt = snap.Status, snap.Seq, snap.Problem, snap.Counts, snap.Best, snap.UpdatedAt
-		if snap.Problem != nil && snap.Problem.Name != "" {
-			sum.Name = snap.Problem.Name
-		}
-	}
-	s.mu.Lock()
-	s.cache[dir] = cachedSummary{size: size, modTime: mod, sum: sum}
-	s.mu.Unlock()
-	return sum
-}
-
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	list, err := s.summaries(r.Context())
+	l, err := s.list(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"root": s.root, "experiments": list})
+	writeEncoded(w, l.body)
+}
+
+// writeEncoded answers 200 with JSON encoded already.
+func writeEncoded(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
 }
 
 func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
@@ -449,12 +383,117 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	events, err := readEvents(dir)
+	b, err := s.viewJSON(r.Context(), id, dir)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view(r.Context(), id, dir, events))
+	writeEncoded(w, b)
+}
+
+// viewJSON is the View of the experiment in dir, encoded. The encoding is
+// kept until the fold, Live or the last run changes.
+func (s *Server) viewJSON(ctx context.Context, id, dir string) ([]byte, error) {
+	live, _, _ := journal.Locked(dir)
+	lastRun, _ := s.lastExit(dir)
+	e := s.store.entryFor(id, dir)
+	var b []byte
+	var unstarted *journal.Snapshot
+	err := s.store.withFold(e, func(f *fold) error {
+		if f.err != nil {
+			return f.err
+		}
+		if f.snap.Problem == nil {
+			// Described from its problem file, outside the lock.
+			c := f.snap.Clone()
+			unstarted = &c
+			return nil
+		}
+		key := viewKey{seq: f.snap.Seq, live: live, lastRun: lastRun.At}
+		if e.view.b == nil || e.view.key != key {
+			enc, err := json.Marshal(s.view(ctx, id, dir, f.snap, live, lastRun))
+			if err != nil {
+				return fmt.Errorf("encode the snapshot of %q: %w", id, err)
+			}
+			e.view = cachedJSON{key: key, b: append(enc, '\n')}
+		}
+		b = e.view.b
+		return nil
+	})
+	if err != nil || unstarted == nil {
+		return b, err
+	}
+	enc, err := json.Marshal(s.view(ctx, id, dir, *unstarted, live, lastRun))
+	return append(enc, '\n'), err
+}
+
+// snapshotOf is a copy of the current snapshot of the experiment in dir
+// (checked by experimentDir), from the shared fold: what a new endpoint
+// should use rather than reading the journal.
+func (s *Server) snapshotOf(id, dir string) (journal.Snapshot, error) {
+	var snap journal.Snapshot
+	err := s.store.withFold(s.store.entryFor(id, dir), func(f *fold) error {
+		if f.err != nil {
+			return f.err
+		}
+		snap = f.snap.Clone()
+		return nil
+	})
+	return snap, err
+}
+
+// trialEvents is trial n's row and every event about it, in order, read
+// from where the shared fold says they lie in the journal rather than by
+// reading it all.
+func (s *Server) trialEvents(id, dir string, n int) (journal.TrialRow, []journal.Event, error) {
+	var row journal.TrialRow
+	var spans []journal.Span
+	found := false
+	e := s.store.entryFor(id, dir)
+	err := s.store.withFold(e, func(f *fold) error {
+		if f.err != nil {
+			return f.err
+		}
+		row, found = f.snap.Trial(n)
+		spans = append(spans, f.trials[n]...)
+		return nil
+	})
+	if err != nil {
+		return row, nil, err
+	}
+	if !found {
+		return row, nil, fmt.Errorf("trial %d of %q: %w", n, id, ErrNotFound)
+	}
+	events, err := readSpans(e.path, n, spans)
+	return row, events, err
+}
+
+// readSpans reads trial n's events from where they lie in the journal.
+func readSpans(path string, n int, spans []journal.Span) ([]journal.Event, error) {
+	events := make([]journal.Event, 0, len(spans))
+	if len(spans) == 0 {
+		return events, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	var buf []byte
+	for _, sp := range spans {
+		buf = slices.Grow(buf[:0], int(sp.Len))[:sp.Len]
+		if _, err := f.ReadAt(buf, sp.Offset); err != nil {
+			return nil, fmt.Errorf("read journal %s: %w", path, err)
+		}
+		var ev journal.Event
+		if err := json.Unmarshal(buf, &ev); err != nil || ev.Trial != n {
+			// Only a journal replaced since it was folded gets here; the
+			// next request folds the new one.
+			return nil, fmt.Errorf("%s changed while read: %w", path, journal.ErrReplaced)
+		}
+		events = append(events, ev)
+	}
+	return events, nil
 }
 
 // TrialView is one trial: its row, its plan and every event about it.
@@ -476,24 +515,15 @@ func (s *Server) handleTrial(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	events, err := readEvents(dir)
+	row, events, err := s.trialEvents(id, dir, n)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	snap := journal.Fold(events)
-	row, ok := snap.Trial(n)
-	if !ok {
-		s.fail(w, r, fmt.Errorf("trial %d of %q: %w", n, id, ErrNotFound))
-		return
-	}
-	tv := TrialView{TrialRow: row, Events: []journal.Event{}}
+	tv := TrialView{TrialRow: row, Events: events}
 	for _, e := range events {
-		if e.Trial == n {
-			tv.Events = append(tv.Events, e)
-			if e.Plan != "" {
-				tv.Plan = e.Plan
-			}
+		if e.Plan != "" {
+			tv.Plan = e.Plan
 		}
 	}
 	writeJSON(w, http.StatusOK, tv)

@@ -3,10 +3,6 @@ package journal
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -41,70 +37,52 @@ func Follow(ctx context.Context, path string, after int64) (<-chan Event, <-chan
 func follow(ctx context.Context, path string, after int64, out chan<- Event) error {
 	w := newWaker(filepath.Dir(path))
 	defer w.close()
-
-	var (
-		f        *os.File
-		offset   int64 // bytes of complete lines read so far
-		line     = 1   // number of the line at offset
-		lastSeq  int64
-		buf      []byte
-		sentUpTo = after
-	)
-	defer func() {
-		if f != nil {
-			f.Close()
+	t := NewTail(path)
+	send := func(e Event, _ Span) error {
+		if e.Seq <= after {
+			return nil
 		}
-	}()
+		select {
+		case out <- e:
+			after = e.Seq
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
-		if f == nil {
-			var err error
-			f, err = os.Open(path)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("follow journal: %w", err)
+		if err := t.Read(send); err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
-		}
-		if f != nil {
-			st, err := f.Stat()
-			if err != nil {
-				return fmt.Errorf("follow journal %s: %w", path, err)
-			}
-			size := st.Size()
-			if size < offset {
-				return fmt.Errorf("%s: %w", path, ErrReplaced)
-			}
-			if size > offset {
-				if cap(buf) < int(size-offset) {
-					buf = make([]byte, size-offset)
-				}
-				buf = buf[:size-offset]
-				n, err := f.ReadAt(buf, offset)
-				if err != nil && !errors.Is(err, io.EOF) {
-					return fmt.Errorf("follow journal %s: %w", path, err)
-				}
-				p, err := parseLines(path, buf[:n], line, lastSeq)
-				for _, e := range p.events {
-					lastSeq = e.Seq
-					if e.Seq <= sentUpTo {
-						continue
-					}
-					select {
-					case out <- e:
-						sentUpTo = e.Seq
-					case <-ctx.Done():
-						return nil
-					}
-				}
-				if err != nil {
-					return err
-				}
-				offset += p.complete
-				line += p.lines
-			}
+			return err
 		}
 		if err := w.wait(ctx); err != nil {
 			return nil // ctx ended
 		}
 	}
+}
+
+// Watch signals on the returned channel whenever the journal at path may
+// have changed: on every write, create or rename in its folder where the OS
+// says so, and every FollowPoll regardless. A signal not yet taken absorbs
+// later ones. The channel is closed when ctx ends. It is for one reader that
+// shares what it reads with many (the bridge), where Follow is one reader per
+// follower.
+func Watch(ctx context.Context, path string) <-chan struct{} {
+	c := make(chan struct{}, 1)
+	go func() {
+		defer close(c)
+		w := newWaker(filepath.Dir(path))
+		defer w.close()
+		for w.wait(ctx) == nil {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return c
 }
 
 // waker blocks until a file in a folder may have changed.

@@ -39,6 +39,7 @@ type Journal struct {
 	f        *os.File // nil once closed
 	size     int64
 	events   []Event
+	snap     Snapshot // the fold of events, for the summary file
 	subs     map[*Subscription]struct{}
 	repaired int64
 }
@@ -73,6 +74,8 @@ func load(path string, f *os.File) (*Journal, error) {
 	j := &Journal{path: path, now: time.Now, subBuffer: SubscriberBuffer, f: f, events: p.events, size: p.complete, subs: map[*Subscription]struct{}{}}
 	tail := data[p.complete:]
 	if len(tail) == 0 {
+		j.snap = Fold(j.events)
+		j.summarise()
 		return j, nil
 	}
 	// The tail has no newline. If it is a whole event the writer died between
@@ -92,7 +95,16 @@ func load(path string, f *os.File) (*Journal, error) {
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("repair journal %s: %w", path, err)
 	}
+	j.snap = Fold(j.events)
+	j.summarise()
 	return j, nil
+}
+
+// summarise writes the summary file for the events so far. A failure is not
+// the writer's: the events are safe, and a reader that finds the summary
+// missing or stale folds the journal itself.
+func (j *Journal) summarise() {
+	_ = writeSummary(j.path, j.snap.Summary(j.size))
 }
 
 // Path is the journal file's path.
@@ -124,39 +136,64 @@ func (j *Journal) LastSeq() int64 {
 // line, syncs the file, and only then hands it to subscribers. It returns the
 // event as written. Safe for concurrent use.
 func (j *Journal) Append(e Event) (Event, error) {
+	written, err := j.AppendAll([]Event{e})
+	if err != nil {
+		return Event{}, err
+	}
+	return written[0], nil
+}
+
+// AppendAll appends events as Append does, all with one write and one sync:
+// for importing or generating a journal. Either all are written or none.
+func (j *Journal) AppendAll(events []Event) ([]Event, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
-		return Event{}, ErrClosed
+		return nil, ErrClosed
 	}
-	if e.Type == "" {
-		return Event{}, errors.New("append: event has no type")
+	var lines []byte
+	written := make([]Event, len(events))
+	seq, now := j.Seq(), j.now().UTC()
+	for i, e := range events {
+		if e.Type == "" {
+			return nil, errors.New("append: event has no type")
+		}
+		seq++
+		e.Seq, e.Time = seq, now
+		line, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("append %s: %w", e.Type, err)
+		}
+		lines = append(append(lines, line...), '\n')
+		written[i] = e
 	}
-	e.Seq = j.Seq() + 1
-	e.Time = j.now().UTC()
-	line, err := json.Marshal(e)
-	if err != nil {
-		return Event{}, fmt.Errorf("append %s: %w", e.Type, err)
+	what := "events"
+	if len(events) == 1 {
+		what = string(events[0].Type)
 	}
-	line = append(line, '\n')
-	if _, err := j.f.Write(line); err != nil {
+	if _, err := j.f.Write(lines); err != nil {
 		j.undo()
-		return Event{}, fmt.Errorf("append %s to %s: %w", e.Type, j.path, err)
+		return nil, fmt.Errorf("append %s to %s: %w", what, j.path, err)
 	}
 	if err := j.f.Sync(); err != nil {
 		j.undo()
-		return Event{}, fmt.Errorf("append %s to %s: sync: %w", e.Type, j.path, err)
+		return nil, fmt.Errorf("append %s to %s: sync: %w", what, j.path, err)
 	}
-	j.size += int64(len(line))
-	j.events = append(j.events, e)
-	for s := range j.subs {
-		select {
-		case s.ch <- e:
-		default:
-			j.drop(s, ErrSlowSubscriber)
+	j.size += int64(len(lines))
+	j.events = append(j.events, written...)
+	for _, e := range written {
+		j.snap.Add(e)
+		for s := range j.subs {
+			select {
+			case s.ch <- e:
+			default:
+				j.drop(s, ErrSlowSubscriber)
+			}
 		}
 	}
-	return e, nil
+	j.snap.Settle()
+	j.summarise()
+	return written, nil
 }
 
 // undo cuts a failed write back to the last complete event, so the next

@@ -105,8 +105,9 @@ type EnsembleRow struct {
 func Fold(events []Event) Snapshot {
 	s := NewSnapshot()
 	for _, e := range events {
-		s.Apply(e)
+		s.Add(e)
 	}
+	s.Settle()
 	return s
 }
 
@@ -118,6 +119,14 @@ func NewSnapshot() Snapshot {
 // Apply folds one more event into s. Events at or below s.Seq are ignored, so
 // a replay that overlaps is harmless.
 func (s *Snapshot) Apply(e Event) {
+	s.Add(e)
+	s.Settle()
+}
+
+// Add folds e in as Apply does but leaves the leaderboard, counts, best and
+// usage as they were until Settle: a batch of events then costs one sort of
+// the leaderboard, not one per event (a long journal has thousands).
+func (s *Snapshot) Add(e Event) {
 	if e.Seq != 0 && e.Seq <= s.Seq {
 		return
 	}
@@ -170,6 +179,14 @@ func (s *Snapshot) Apply(e Event) {
 	s.Elapsed = Duration(s.elapsed)
 	if s.Status == StatusRunning && !s.runningSince.IsZero() && s.UpdatedAt.After(s.runningSince) {
 		s.Elapsed = Duration(s.elapsed + s.UpdatedAt.Sub(s.runningSince))
+	}
+}
+
+// Settle brings the leaderboard, counts, best and usage up to the events
+// added since the last Settle (or Apply).
+func (s *Snapshot) Settle() {
+	if s.trials == nil {
+		s.rebuildIndex()
 	}
 	s.refresh()
 }
@@ -437,4 +454,15 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// Clone is a copy of s that later Adds to s do not change, for handing a
+// shared snapshot to a reader.
+func (s *Snapshot) Clone() Snapshot {
+	c := *s
+	// Settle makes a new leaderboard each time and replaces Problem, Best and
+	// Ensemble rather than changing them; Running and the index change in place.
+	c.Running = append([]RunningTrial{}, s.Running...)
+	c.trials = nil // rebuilt from c's leaderboard if c is added to
+	return c
 }
