@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ErrOutsideRoot is a client path that would leave the served root: one with
@@ -100,10 +101,12 @@ func skipDir(name string) bool {
 }
 
 // findExperiments walks root for experiment folders, returning their ids
-// (slash-separated, relative to root). It does not look inside an experiment
+// (slash-separated, relative to root) and the modification time of every
+// folder it looked at (see walkValid). It does not look inside an experiment
 // (its trials/ and data/ are not experiments) nor follow symlinks.
-func findExperiments(root string) ([]string, error) {
+func findExperiments(root string) ([]string, map[string]time.Time, error) {
 	var ids []string
+	looked := map[string]time.Time{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root {
@@ -123,6 +126,9 @@ func findExperiments(root string) ([]string, error) {
 				return filepath.SkipDir
 			}
 		}
+		if fi, err := d.Info(); err == nil {
+			looked[p] = fi.ModTime()
+		}
 		if isExperiment(p) {
 			if p != root {
 				ids = append(ids, filepath.ToSlash(rel))
@@ -132,7 +138,29 @@ func findExperiments(root string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list experiments under %s: %w", root, err)
+		return nil, nil, fmt.Errorf("list experiments under %s: %w", root, err)
 	}
-	return ids, nil
+	return ids, looked, nil
+}
+
+// walkSettle is how long ago a folder must have changed for its modification
+// time to be trusted to show the next change: file systems keep coarse
+// times, and two changes within one tick leave the same one.
+const walkSettle = 2 * time.Second
+
+// walkValid says whether a walk made at walkedAt that looked at these folders
+// would still find the same experiments: no folder it looked at (those it went
+// into and the experiments it stopped at) has gained or lost an entry since,
+// which would change its modification time. Journals growing do not.
+func walkValid(looked map[string]time.Time, walkedAt time.Time) bool {
+	for dir, mod := range looked {
+		if mod.After(walkedAt.Add(-walkSettle)) {
+			return false
+		}
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.ModTime().Equal(mod) {
+			return false
+		}
+	}
+	return true
 }

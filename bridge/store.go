@@ -53,6 +53,19 @@ type store struct {
 	running  chan struct{} // closed when the refresh under way ends
 	listing  *listing      // the last refresh's
 	listedAt int64         // the number of the refresh that made listing
+	walk     *walk         // the last walk of the root; refreshes use it while valid
+}
+
+// walk is what a walk of the root found.
+type walk struct {
+	at     time.Time
+	looked map[string]time.Time // the folders it looked at, and their modification times
+	found  []found              // sorted by id
+}
+
+type found struct {
+	id, dir string
+	err     error // the folder is not to be served (a symlink out of the root)
 }
 
 func newStore(root string, maxFolds int, idle time.Duration) *store {
@@ -473,22 +486,20 @@ func (s *Server) list(ctx context.Context) (*listing, error) {
 // each one's summary up to date (a stat of its journal when nothing changed)
 // and encodes the list, reusing prev's encoding when no row changed.
 func (s *Server) refreshList(ctx context.Context, prev *listing) (*listing, error) {
-	ids, err := findExperiments(s.root)
+	w, err := s.experiments()
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(ids)
-	rows := make([][]byte, 0, len(ids))
-	seen := make(map[string]bool, len(ids))
-	changed := prev == nil || len(prev.rows) != len(ids)
-	for i, id := range ids {
+	rows := make([][]byte, 0, len(w.found))
+	seen := make(map[string]bool, len(w.found))
+	changed := prev == nil || len(prev.rows) != len(w.found)
+	for i, f := range w.found {
 		var row []byte
-		dir, err := s.scannedDir(id)
-		if err != nil {
-			row, _ = json.Marshal(Summary{ID: id, Name: filepath.Base(dir), Status: journal.StatusCreated, Error: err.Error()})
+		if f.err != nil {
+			row, _ = json.Marshal(Summary{ID: f.id, Name: filepath.Base(f.dir), Status: journal.StatusCreated, Error: f.err.Error()})
 		} else {
-			seen[dir] = true
-			row = s.listRow(ctx, s.store.entryFor(id, dir))
+			seen[f.dir] = true
+			row = s.listRow(ctx, s.store.entryFor(f.id, f.dir))
 		}
 		changed = changed || string(row) != string(prev.rows[i])
 		rows = append(rows, row)
@@ -528,6 +539,29 @@ func joinRows(head []byte, rows [][]byte, end string) []byte {
 	return append(append(b, ']'), end...)
 }
 
+// experiments is the last walk of the root while it would find the same
+// experiments (walkValid), else a new one. Only list refreshes call it, one at
+// a time.
+func (s *Server) experiments() (*walk, error) {
+	x := s.store
+	if w := x.walk; w != nil && walkValid(w.looked, w.at) {
+		return w, nil
+	}
+	at := time.Now()
+	ids, looked, err := findExperiments(s.root)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ids)
+	w := &walk{at: at, looked: looked, found: make([]found, len(ids))}
+	for i, id := range ids {
+		dir, err := s.scannedDir(id)
+		w.found[i] = found{id: id, dir: dir, err: err}
+	}
+	x.walk = w
+	return w, nil
+}
+
 // scannedDir is the folder of an experiment the walk found. The walk follows
 // no symlinks, so only a journal or problem file that is one needs the full
 // check that it stays inside the root.
@@ -535,7 +569,9 @@ func (s *Server) scannedDir(id string) (string, error) {
 	dir := filepath.Join(s.root, filepath.FromSlash(id))
 	for _, name := range []string{journalName, problemFile} {
 		if fi, err := os.Lstat(filepath.Join(dir, name)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return s.experimentDir(id)
+			if _, err := s.experimentDir(id); err != nil {
+				return dir, err
+			}
 		}
 	}
 	return dir, nil
