@@ -77,6 +77,9 @@ type Event struct {
 
 	// Problem is set on experiment.created: a summary for dashboards.
 	Problem *ProblemSummary `json:"problem,omitempty"`
+	// Budget is set on experiment.started and experiment.resumed: the limits
+	// the run works under, so that a plain re-run resumes under them.
+	Budget *Budget `json:"budget,omitempty"`
 
 	// Data holds anything else a type needs; kept verbatim.
 	Data json.RawMessage `json:"data,omitempty"`
@@ -110,6 +113,18 @@ type ProblemSummary struct {
 	Trials     int    `json:"trials"`
 	TimeBudget string `json:"timeBudget,omitempty"`
 	Agent      string `json:"agent"`
+}
+
+// Budget is what a run of an experiment may spend. Zero means no limit.
+type Budget struct {
+	Trials            int      `json:"trials,omitempty"` // finished trials: kept, discarded, failed
+	Time              Duration `json:"time,omitempty"`   // running time over all runs
+	MaxTokens         int      `json:"maxTokens,omitempty"`
+	MaxTokensPerTrial int      `json:"maxTokensPerTrial,omitempty"`
+	// Flags names the limits given on the command line ("trials", "time");
+	// the others came from the problem file. A flag's limit holds on a
+	// re-run until another flag replaces it; a problem's follows the file.
+	Flags []string `json:"flags,omitempty"`
 }
 
 // Duration is a time.Duration written as seconds in JSON.

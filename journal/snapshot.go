@@ -58,11 +58,13 @@ type Snapshot struct {
 
 // Counts are the trial counts of a snapshot.
 type Counts struct {
-	Total       int `json:"total"` // the trial budget (0: none)
-	Done        int `json:"done"`  // kept + discarded + failed + interrupted
-	Kept        int `json:"kept"`
-	Discarded   int `json:"discarded"`
-	Failed      int `json:"failed"`
+	Total     int `json:"total"` // the trial budget (0: none)
+	Done      int `json:"done"`  // kept + discarded + failed: what the budget counts; never more than Total
+	Kept      int `json:"kept"`
+	Discarded int `json:"discarded"`
+	Failed    int `json:"failed"`
+	// Interrupted trials are counted apart from Done: their ideas are
+	// proposed again, and they use no budget.
 	Interrupted int `json:"interrupted"`
 	Running     int `json:"running"`
 }
@@ -134,6 +136,7 @@ func (s *Snapshot) Add(e Event) {
 		s.rebuildIndex()
 	}
 	s.Seq = e.Seq
+	last := s.UpdatedAt
 	if !e.Time.IsZero() {
 		s.UpdatedAt = e.Time
 	}
@@ -155,6 +158,9 @@ func (s *Snapshot) Add(e Event) {
 		if s.StartedAt.IsZero() {
 			s.StartedAt = e.Time
 		}
+		// A writer killed while running never stopped the clock: its time
+		// counts up to its last event.
+		s.stopClock(last)
 		// A trial left running by a writer that was killed never ends in the
 		// journal; a new run supersedes it.
 		s.interruptRunning(e.Time, "the experiment was restarted")
@@ -342,7 +348,7 @@ func (s *Snapshot) refresh() {
 			usage.CostUSD += t.Usage.CostUSD
 		}
 	}
-	c.Done = c.Kept + c.Discarded + c.Failed + c.Interrupted
+	c.Done = c.Kept + c.Discarded + c.Failed
 	c.Running = len(s.Running)
 	sort.SliceStable(rows, func(i, j int) bool { return rowLess(rows[i], rows[j], dir) })
 	s.Leaderboard = rows

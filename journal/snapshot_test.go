@@ -72,6 +72,38 @@ func exampleEvents() []Event {
 	}
 }
 
+// killedEvents is a run with --trials 3 killed (-9) while trial 2's cell
+// ran, then resumed under the same budget: trial 2 is interrupted (counted
+// apart from done), trials 3 and 4 use the rest of the budget. It is written
+// to testdata/killed-resumed.jsonl, which the panel's unit tests read too.
+func killedEvents() []Event {
+	rmse := func(cv float64) *Score {
+		return &Score{Metric: "rmse", Direction: "minimize", CV: cv, CVStd: 0.01, Folds: []float64{cv - 0.01, cv + 0.01}, Holdout: ptr(cv)}
+	}
+	budget := &Budget{Trials: 3, Time: Duration(30 * time.Minute), Flags: []string{"trials"}}
+	problem := &ProblemSummary{Name: "homes", Task: "regression", Target: "price", Metric: "rmse", Direction: "minimize", Validation: "kfold, 2 folds", Trials: 3, TimeBudget: "30m0s", Agent: "builtin"}
+	return []Event{
+		{Type: ExperimentCreated, Agent: "builtin", Problem: problem},
+		{Type: ExperimentStarted, Agent: "builtin", Problem: problem, Budget: budget, Reason: "starting with --trials 3, time 30m0s"},
+		{Type: TrialProposed, Trial: 1, Title: "ridge", Notebook: "trials/001-ridge.ipynb", Agent: "builtin"},
+		{Type: TrialStarted, Trial: 1, Title: "ridge", Notebook: "trials/001-ridge.ipynb", Kernel: "k1"},
+		{Type: TrialFinished, Trial: 1, Score: rmse(0.30), Duration: Duration(3 * time.Second)},
+		{Type: TrialKept, Trial: 1, Best: 1, Score: rmse(0.30), Reason: "the first scored trial sets the bar"},
+		{Type: TrialProposed, Trial: 2, Title: "lightgbm", Notebook: "trials/002-lightgbm.ipynb", Agent: "builtin"},
+		{Type: TrialStarted, Trial: 2, Title: "lightgbm", Notebook: "trials/002-lightgbm.ipynb", Kernel: "k2"},
+		{Type: CellStarted, Trial: 2, Cell: ptr(2), Source: "model.fit(X, y)"},
+		// kill -9 here: no trial.interrupted, no experiment.paused.
+		{Type: ExperimentResumed, Agent: "builtin", Problem: problem, Budget: budget, Reason: "resuming under the budget it was started with: --trials 3, time 30m0s"},
+		{Type: TrialProposed, Trial: 3, Title: "lightgbm", Notebook: "trials/003-lightgbm.ipynb", Agent: "builtin"},
+		{Type: TrialStarted, Trial: 3, Title: "lightgbm", Notebook: "trials/003-lightgbm.ipynb", Kernel: "k3"},
+		{Type: TrialFinished, Trial: 3, Score: rmse(0.31), Duration: Duration(3 * time.Second)},
+		{Type: TrialDiscarded, Trial: 3, Best: 1, Score: rmse(0.31), Reason: "no better than trial 1"},
+		{Type: TrialProposed, Trial: 4, Title: "catboost", Notebook: "trials/004-catboost.ipynb", Agent: "builtin"},
+		{Type: TrialFailed, Trial: 4, Reason: "no kernel"},
+		{Type: ExperimentFinished, Reason: "3 trials done"},
+	}
+}
+
 // runningUpTo is where testdata/running.jsonl stops: trial 2's long cell is
 // executing and printing.
 const runningUpTo = 25
@@ -99,6 +131,7 @@ func TestExampleJournals(t *testing.T) {
 	if *update {
 		writeExample(t, "testdata/three-trials.jsonl", exampleEvents())
 		writeExample(t, "testdata/running.jsonl", exampleEvents()[:runningUpTo])
+		writeExample(t, "testdata/killed-resumed.jsonl", killedEvents())
 	}
 	// Every testdata/*.jsonl, hand-written ones too (llm-usage.jsonl: an LLM
 	// agent's token usage, a fixed cell, an ensemble that is used).
@@ -257,6 +290,47 @@ func TestRestartInterruptsOrphanedTrials(t *testing.T) {
 	s := Fold(events)
 	if row, _ := s.Trial(1); row.Status != TrialStatusInterrupted || len(s.Running) != 0 || s.Counts.Interrupted != 1 {
 		t.Errorf("trial 1 = %+v, running %v", row, s.Running)
+	}
+}
+
+// TestKilledRunKeepsItsTime: the running time of a run killed with -9
+// counts up to its last event, so a time budget is not renewed by a kill;
+// the interrupted trial is counted apart from done.
+func TestKilledRunKeepsItsTime(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	events := []Event{
+		{Seq: 1, Time: at(0), Type: ExperimentCreated, Problem: &ProblemSummary{Trials: 2}},
+		{Seq: 2, Time: at(0), Type: ExperimentStarted, Problem: &ProblemSummary{Trials: 2}},
+		{Seq: 3, Time: at(time.Second), Type: TrialStarted, Trial: 1},
+		{Seq: 4, Time: at(40 * time.Second), Type: TrialFailed, Trial: 1},
+		{Seq: 5, Time: at(41 * time.Second), Type: TrialStarted, Trial: 2},
+		{Seq: 6, Time: at(70 * time.Second), Type: CellStarted, Trial: 2, Cell: ptr(1)},
+		// killed; resumed an hour later, which is not running time.
+		{Seq: 7, Time: at(time.Hour), Type: ExperimentResumed, Problem: &ProblemSummary{Trials: 2}},
+		{Seq: 8, Time: at(time.Hour + 5*time.Second), Type: ExperimentPaused},
+	}
+	s := Fold(events)
+	if got, want := time.Duration(s.Elapsed), 75*time.Second; got != want {
+		t.Errorf("elapsed %s, want %s (70s before the kill, 5s after)", got, want)
+	}
+	if c := s.Counts; c.Done != 1 || c.Failed != 1 || c.Interrupted != 1 || c.Total != 2 {
+		t.Errorf("counts %+v, want 1 done (failed), 1 interrupted apart, of 2", c)
+	}
+	// The same from a snapshot taken at every seq, as the bridge resumes.
+	for k := range events {
+		part := Fold(events[:k])
+		b, _ := json.Marshal(part)
+		var from Snapshot
+		if err := json.Unmarshal(b, &from); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events[k:] {
+			from.Apply(e)
+		}
+		if from.Elapsed != s.Elapsed {
+			t.Errorf("from the snapshot at seq %d: elapsed %s, want %s", k, time.Duration(from.Elapsed), time.Duration(s.Elapsed))
+		}
 	}
 }
 

@@ -54,8 +54,11 @@ type experiment struct {
 	metric Metric
 	data   *Data
 	j      *journal.Journal
-	trials int           // the trial budget
-	budget time.Duration // the time budget, 0 for none
+	// The run's budget (runBudget): trials, running time and the agent's
+	// tokens; 0 for no limit.
+	trials    int
+	budget    time.Duration
+	maxTokens int
 
 	// decideMu makes deciding one trial (reading the best, appending the
 	// decision, updating the ensemble) atomic: trials that finish together
@@ -101,16 +104,20 @@ func Run(ctx context.Context, opts Options) (journal.Snapshot, error) {
 	}
 	defer j.Close()
 	e := &experiment{opts: opts, p: p, metric: m, j: j, proposals: map[int]proposal{}}
-	e.trials = p.Budget.Trials
-	if opts.Trials > 0 {
-		e.trials = opts.Trials
-	}
-	e.budget = p.Budget.Time
-	if opts.Time > 0 {
-		e.budget = opts.Time
-	}
 	events := j.Events()
 	e.snap = journal.Fold(events)
+	// Trials scored but not yet decided are decided below: they are done.
+	done := e.done()
+	for _, row := range e.snap.Leaderboard {
+		if row.Status == journal.TrialStatusScored && row.Score != nil {
+			done++
+		}
+	}
+	budget, budgetLine, err := runBudget(events, p, opts, done)
+	if err != nil {
+		return e.snap, err
+	}
+	e.trials, e.budget, e.maxTokens = budget.Trials, time.Duration(budget.Time), budget.MaxTokens
 	for _, ev := range events {
 		if ev.Trial >= e.next {
 			e.next = ev.Trial + 1
@@ -139,9 +146,18 @@ func Run(ctx context.Context, opts Options) (journal.Snapshot, error) {
 		_, _ = e.emit(journal.Event{Type: journal.ExperimentFailed, Reason: err.Error()})
 		return e.snap, err
 	}
+	start := journal.ExperimentStarted
+	if e.snap.Status != journal.StatusCreated {
+		start = journal.ExperimentResumed
+	}
+	// First, so that the budget is the first thing a resumed run says.
+	left := e.snap.Leaderboard // as the last run left them
+	if _, err := e.emit(journal.Event{Type: start, Agent: opts.AgentName, Problem: e.summary(), Budget: &budget, Reason: budgetLine}); err != nil {
+		return e.snap, err
+	}
 	// Trials a killed run left behind never ended in the journal: say so,
 	// so that they are re-proposed and never counted as done.
-	for _, row := range e.snap.Leaderboard {
+	for _, row := range left {
 		if row.Status == journal.TrialStatusRunning || row.Status == journal.TrialStatusProposed || row.Status == journal.TrialStatusScored {
 			if row.Status == journal.TrialStatusScored && row.Score != nil {
 				// Scored but not yet decided: decide now, nothing is lost.
@@ -154,13 +170,6 @@ func Run(ctx context.Context, opts Options) (journal.Snapshot, error) {
 				return e.snap, err
 			}
 		}
-	}
-	start := journal.ExperimentStarted
-	if e.snap.Status != journal.StatusCreated {
-		start = journal.ExperimentResumed
-	}
-	if _, err := e.emit(journal.Event{Type: start, Agent: opts.AgentName, Problem: e.summary()}); err != nil {
-		return e.snap, err
 	}
 	why, runErr := e.loop(ctx)
 	end := journal.Event{Type: journal.ExperimentFinished, Reason: why}
@@ -294,7 +303,7 @@ func (e *experiment) loop(ctx context.Context) (string, error) {
 			wg.Wait()
 			continue
 		}
-		if max := e.p.Agent.MaxTokens; max > 0 && spent.InputTokens+spent.OutputTokens >= max {
+		if max := e.maxTokens; max > 0 && spent.InputTokens+spent.OutputTokens >= max {
 			<-slots
 			wg.Wait()
 			stop = fmt.Sprintf("the agent's token budget of %d is spent", max)

@@ -83,7 +83,7 @@ func run(args []string, w io.Writer) error {
 			continue
 		}
 		final = &results[i]
-		final.Note = fmt.Sprintf("%s, of %d trials", firstN(pm.Describe(), 100), s.Counts.Done-s.Counts.Interrupted)
+		final.Note = fmt.Sprintf("%s, of %d trials", firstN(pm.Describe(), 100), s.Counts.Done)
 		bestCV := s.Best.Score.CV
 		best := result{Tool: "(trialbook best trial)", Holdout: filepath.Join(lab.TrialArtifacts(dir, s.Best.Trial), "holdout.npy"), CV: &bestCV, Wall: final.Wall,
 			Note: fmt.Sprintf("#%d %s", s.Best.Trial, s.Best.Title)}

@@ -172,6 +172,8 @@ func (p *progress) event(e journal.Event, s *journal.Snapshot) {
 	defer p.mu.Unlock()
 	plain := ""
 	switch e.Type {
+	case journal.ExperimentStarted, journal.ExperimentResumed:
+		plain = e.Reason // the budget it runs under, and what a flag changed
 	case journal.TrialStarted:
 		plain = fmt.Sprintf("trial %d started: %s", e.Trial, e.Title)
 	case journal.TrialKept, journal.TrialDiscarded:
@@ -219,9 +221,12 @@ func (p *progress) status(s *journal.Snapshot) string {
 	c := s.Counts
 	var b strings.Builder
 	if c.Total > 0 {
-		fmt.Fprintf(&b, "%d/%d done", c.Done-c.Interrupted, c.Total)
+		fmt.Fprintf(&b, "%d/%d done", c.Done, c.Total)
 	} else {
-		fmt.Fprintf(&b, "%d done", c.Done-c.Interrupted)
+		fmt.Fprintf(&b, "%d done", c.Done)
+	}
+	if c.Interrupted > 0 {
+		fmt.Fprintf(&b, " (%d interrupted)", c.Interrupted)
 	}
 	if s.Best != nil && s.Best.Score != nil {
 		fmt.Fprintf(&b, " · best #%d %s %.5g", s.Best.Trial, s.Best.Score.Metric, s.Best.Score.CV)
@@ -237,7 +242,7 @@ func (p *progress) status(s *journal.Snapshot) string {
 	// journal tells it, so a resumed run's ETA uses every finished trial.
 	el := max(time.Duration(s.Elapsed), time.Since(p.start))
 	fmt.Fprintf(&b, " · %s", el.Round(time.Second))
-	done := c.Done - c.Interrupted
+	done := c.Done
 	eta := time.Duration(-1)
 	if c.Total > 0 && done > 0 && done < c.Total {
 		eta = time.Duration(float64(el) / float64(done) * float64(c.Total-done))

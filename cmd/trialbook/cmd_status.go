@@ -50,11 +50,17 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "%s\n", name)
 	c := s.Counts
-	fmt.Fprintf(a.stdout, "status %s · %d done (%d kept, %d discarded, %d failed, %d interrupted)", s.Status, c.Done, c.Kept, c.Discarded, c.Failed, c.Interrupted)
+	// Done counts what the budget counts; interrupted trials are apart.
+	fmt.Fprintf(a.stdout, "status %s · %d done", s.Status, c.Done)
 	if c.Total > 0 {
 		fmt.Fprintf(a.stdout, " of %d", c.Total)
 	}
-	fmt.Fprintf(a.stdout, " · %s elapsed\n", time.Duration(s.Elapsed).Round(time.Second))
+	fmt.Fprintf(a.stdout, " (%d kept, %d discarded, %d failed) · %d interrupted", c.Kept, c.Discarded, c.Failed, c.Interrupted)
+	fmt.Fprintf(a.stdout, " · %s elapsed", time.Duration(s.Elapsed).Round(time.Second))
+	if s.Problem != nil && s.Problem.TimeBudget != "" {
+		fmt.Fprintf(a.stdout, " of %s", s.Problem.TimeBudget)
+	}
+	fmt.Fprintln(a.stdout)
 	if s.Error != "" {
 		fmt.Fprintf(a.stdout, "error: %s\n", s.Error)
 	}

@@ -96,6 +96,7 @@ export class SnapshotFold {
       return;
     }
     s.seq = e.seq;
+    const last = ms(s.updatedAt);
     const now = ms(e.time);
     if (now !== undefined) {
       s.updatedAt = e.time;
@@ -118,6 +119,9 @@ export class SnapshotFold {
         if (!s.startedAt) {
           s.startedAt = e.time;
         }
+        // A writer killed while running never stopped the clock: its time
+        // counts up to its last event.
+        this._stopClock(last);
         this._interruptRunning(e.time, 'the experiment was restarted');
         s.status = 'running';
         delete s.error;
@@ -340,7 +344,8 @@ export class SnapshotFold {
         usage.costUSD += t.usage.costUSD ?? 0;
       }
     }
-    c.done = c.kept + c.discarded + c.failed + (c.interrupted ?? 0);
+    // Interrupted trials use no budget: done never counts them.
+    c.done = c.kept + c.discarded + c.failed;
     c.running = s.running.length;
     rows.sort((a, b) => (rowLess(a, b, dir) ? -1 : rowLess(b, a, dir) ? 1 : 0));
     s.leaderboard = rows;

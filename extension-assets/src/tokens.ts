@@ -118,10 +118,12 @@ export interface RunningTrial {
 export interface Counts {
   /** The trial budget. */
   total: number;
+  /** kept + discarded + failed: what the budget counts. */
   done: number;
   kept: number;
   discarded: number;
   failed: number;
+  /** Counted apart from done: proposed again, no budget used. */
   interrupted?: number;
   running: number;
 }
