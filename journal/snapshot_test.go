@@ -81,7 +81,7 @@ func killedEvents() []Event {
 		return &Score{Metric: "rmse", Direction: "minimize", CV: cv, CVStd: 0.01, Folds: []float64{cv - 0.01, cv + 0.01}, Holdout: ptr(cv)}
 	}
 	budget := &Budget{Trials: 3, Time: Duration(30 * time.Minute), Flags: []string{"trials"}}
-	problem := &ProblemSummary{Name: "homes", Task: "regression", Target: "price", Metric: "rmse", Direction: "minimize", Validation: "kfold, 2 folds", Trials: 3, TimeBudget: "30m0s", Agent: "builtin"}
+	problem := &ProblemSummary{Name: "homes", Task: "regression", Target: "price", Metric: "rmse", Direction: "minimize", Validation: "kfold, 2 folds", Trials: 3, TimeBudget: "30m", Agent: "builtin"}
 	return []Event{
 		{Type: ExperimentCreated, Agent: "builtin", Problem: problem},
 		{Type: ExperimentStarted, Agent: "builtin", Problem: problem, Budget: budget, Reason: "starting with --trials 3, time 30m0s"},

@@ -198,7 +198,7 @@ func (e *experiment) summary() *journal.ProblemSummary {
 		s.Direction = map[bool]string{true: "maximize", false: "minimize"}[e.metric.Maximize]
 	}
 	if e.budget > 0 {
-		s.TimeBudget = e.budget.String()
+		s.TimeBudget = limitTime(journal.Duration(e.budget)) // 30m, as people write it
 	}
 	return s
 }
