@@ -9,9 +9,21 @@ import (
 	"trialbook/specs"
 )
 
-// Agent proposes trials and fixes failing cells. lab drives any Agent the same
-// way; an implementation never scores its own trials.
+// Agent runs trials. lab calls RunTrial once per trial with the experiment
+// so far; the agent opens one session through l, drives it cell by cell and
+// finishes or abandons it. An implementation never scores its own trials.
+//
+// An error before a session is opened is a proposal that failed (ErrNoIdeas
+// and ErrBudget end the experiment cleanly); once a session is open, the
+// session's own end is what counts, and a session still open when RunTrial
+// returns is ended by lab.
 type Agent interface {
+	RunTrial(ctx context.Context, s State, l Lab) error
+}
+
+// Proposer writes a whole trial ahead and repairs a failing cell: the
+// whole-trial mode. RunWhole runs its trials through a session.
+type Proposer interface {
 	// Propose returns the next trial to run given the experiment so far.
 	Propose(ctx context.Context, s State) (Trial, error)
 	// Fix returns a replacement for one failing cell. It runs in the same live
@@ -58,7 +70,9 @@ type State struct {
 	Spent Usage
 }
 
-// TrialSummary is one earlier trial as the journal tells it.
+// TrialSummary is one earlier trial as the journal tells it, as an agent may
+// see it: CV only. It has no holdout score, by design: no agent is shown
+// anything derived from the holdout labels during the experiment.
 type TrialSummary struct {
 	Number   int               `json:"number"`
 	Title    string            `json:"title"`
@@ -69,7 +83,6 @@ type TrialSummary struct {
 	CV       float64           `json:"cv"`
 	CVStd    float64           `json:"cvStd"`
 	Folds    []float64         `json:"folds,omitempty"`
-	Holdout  *float64          `json:"holdout,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Notebook string            `json:"notebook"`
 }

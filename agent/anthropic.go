@@ -20,7 +20,10 @@ type Anthropic struct {
 	model  string
 }
 
-var _ Agent = (*Anthropic)(nil)
+var (
+	_ Agent    = (*Anthropic)(nil)
+	_ Proposer = (*Anthropic)(nil)
+)
 
 // NewAnthropic makes an Anthropic agent. The key comes from ANTHROPIC_API_KEY
 // (or ANTHROPIC_AUTH_TOKEN); the base URL from cfg.BaseURL, else
@@ -66,6 +69,12 @@ func (a *Anthropic) Propose(ctx context.Context, s State) (Trial, error) { retur
 
 // Fix asks the model for a replacement of the failing cell.
 func (a *Anthropic) Fix(ctx context.Context, f FixRequest) (Fix, error) { return a.fix(ctx, f) }
+
+// RunTrial writes a whole trial and runs it through a session; a failing
+// cell is fixed in place with Fix.
+func (a *Anthropic) RunTrial(ctx context.Context, s State, l Lab) error {
+	return RunWhole(ctx, a, s, l)
+}
 
 func (a *Anthropic) name() string { return "anthropic" }
 

@@ -32,7 +32,16 @@ type Builtin struct {
 	recipes []specs.Recipe
 }
 
-var _ Agent = (*Builtin)(nil)
+var (
+	_ Agent    = (*Builtin)(nil)
+	_ Proposer = (*Builtin)(nil)
+)
+
+// RunTrial proposes the next idea and runs its prepared cells through a
+// session.
+func (b *Builtin) RunTrial(ctx context.Context, s State, l Lab) error {
+	return RunWhole(ctx, b, s, l)
+}
 
 // NewBuiltin loads the built-in recipes and the problem's extra recipe files.
 func NewBuiltin(p *specs.Problem, experimentDir string) (*Builtin, error) {
@@ -278,11 +287,7 @@ func beats(s State, a, b float64) bool {
 }
 
 func scoreText(s State, t TrialSummary) string {
-	txt := fmt.Sprintf("CV %s %.5g ± %.2g", s.Problem.Metric.Name, t.CV, t.CVStd)
-	if t.Holdout != nil {
-		txt += fmt.Sprintf(", holdout %.5g", *t.Holdout)
-	}
-	return txt
+	return fmt.Sprintf("CV %s %.5g ± %.2g", s.Problem.Metric.Name, t.CV, t.CVStd)
 }
 
 func paramsText(p map[string]any) string {

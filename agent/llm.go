@@ -75,9 +75,16 @@ func ConfigFromProblem(a specs.Agent) LLMConfig {
 	}
 }
 
+// LLMAgent is an LLM-backed agent: it runs trials through sessions, and
+// proposes and fixes them one model call at a time.
+type LLMAgent interface {
+	Agent
+	Proposer
+}
+
 // NewLLMAgent makes the LLM-backed agent of a kind: "openai" (and
 // OpenAI-compatible servers) or "anthropic".
-func NewLLMAgent(kind string, cfg LLMConfig) (Agent, error) {
+func NewLLMAgent(kind string, cfg LLMConfig) (LLMAgent, error) {
 	switch kind {
 	case "openai":
 		return NewOpenAI(cfg)

@@ -35,6 +35,7 @@ type provider struct {
 // llmAgent is what both LLM agents offer.
 type llmAgent interface {
 	agent.Agent
+	agent.Proposer
 	Spent() agent.Usage
 	Model() string
 }
@@ -87,7 +88,6 @@ func setup(t *testing.T, p provider, edit func(*agent.LLMConfig)) (*fakeprovider
 }
 
 func state() agent.State {
-	hold := 0.131
 	return agent.State{
 		Problem: &specs.Problem{
 			Name: "house-prices", Task: specs.Regression, Target: "SalePrice",
@@ -98,7 +98,7 @@ func state() agent.State {
 		Next:     3,
 		Best:     1,
 		Trials: []agent.TrialSummary{
-			{Number: 1, Title: "Ridge baseline", Plan: "Scale and fit ridge.", Status: "kept", Reason: "first trial", CV: 0.142, CVStd: 0.01, Holdout: &hold, Tags: map[string]string{"family": "ridge"}},
+			{Number: 1, Title: "Ridge baseline", Plan: "Scale and fit ridge.", Status: "kept", Reason: "first trial", CV: 0.142, CVStd: 0.01, Folds: []float64{0.13, 0.15, 0.146}, Tags: map[string]string{"family": "ridge"}},
 			{Number: 2, Title: "LightGBM raw", Plan: "Gradient boosting on raw columns.", Status: "failed", Error: "KeyError: 'Alley'"},
 		},
 	}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +227,7 @@ func TestLLMExperimentEndToEnd(t *testing.T) {
 				t.Errorf("trial 2: cell.error %v, cell.fixed %v; want both", sawError, sawFixed)
 			}
 			checkFixedNotebook(t, filepath.Join(dir, snap.Leaderboard[rowOf(snap, 2)].Notebook))
+			checkHoldoutSealed(t, dir, events, srv.Requests())
 
 			reqs := srv.Requests()
 			if len(reqs) != 6 {
@@ -259,6 +262,73 @@ func TestLLMExperimentEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkHoldoutSealed checks that no holdout score of a finished trial
+// appears in any request the agent sent after it finished, nor in any
+// trial's plan (in the journal or in its notebook), in any of the ways a
+// prompt or a plan would print it. A string that is also how a CV, fold or
+// spread score prints is not evidence either way and is left out.
+func checkHoldoutSealed(t *testing.T, dir string, events []journal.Event, reqs []fakeprovider.Request) {
+	t.Helper()
+	visible := map[string]bool{}
+	var holdouts []float64
+	for _, e := range events {
+		if e.Type != journal.TrialFinished || e.Score == nil {
+			continue
+		}
+		for _, v := range append([]float64{e.Score.CV, e.Score.CVStd}, e.Score.Folds...) {
+			for _, s := range printings(v) {
+				visible[s] = true
+			}
+		}
+		if e.Score.Holdout != nil {
+			holdouts = append(holdouts, *e.Score.Holdout)
+		}
+	}
+	if len(holdouts) == 0 {
+		t.Fatal("no trial was scored on the holdout: nothing to check")
+	}
+	var texts []string
+	for _, r := range reqs {
+		texts = append(texts, string(r.Body))
+	}
+	plans := 0
+	for _, e := range events {
+		if e.Type == journal.TrialProposed {
+			texts = append(texts, e.Plan)
+			plans++
+			nb, err := os.ReadFile(filepath.Join(dir, e.Notebook))
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts = append(texts, string(nb)) // its plan, and its metadata's score
+
+		}
+	}
+	if len(reqs) == 0 || plans == 0 {
+		t.Fatalf("%d requests and %d plans: nothing to check", len(reqs), plans)
+	}
+	// The first request came before any score: what it holds (the data
+	// profile's numbers) is not the holdout's.
+	first := string(reqs[0].Body)
+	for _, h := range holdouts {
+		for _, s := range printings(h) {
+			if visible[s] || strings.Contains(first, s) {
+				continue
+			}
+			for _, txt := range texts {
+				if strings.Contains(txt, s) {
+					t.Errorf("the holdout score %s reached an agent or a plan: %.300s", s, txt[max(0, strings.Index(txt, s)-200):])
+				}
+			}
+		}
+	}
+}
+
+// printings are the ways a score is printed in prompts and plans.
+func printings(v float64) []string {
+	return []string{strconv.FormatFloat(v, 'g', -1, 64), fmt.Sprintf("%.6g", v), fmt.Sprintf("%.5g", v), fmt.Sprintf("%.4g", v)}
 }
 
 func rowOf(s journal.Snapshot, trial int) int {

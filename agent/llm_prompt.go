@@ -88,7 +88,8 @@ func better(d specs.Direction) string {
 }
 
 // leaderboard is a markdown table of scored trials, best first, then the
-// trials that produced no score.
+// trials that produced no score: CV, its spread and the fold scores, never
+// the holdout.
 func leaderboard(trials []TrialSummary, dir specs.Direction, best int) string {
 	scored := make([]TrialSummary, 0, len(trials))
 	var unscored []TrialSummary
@@ -106,17 +107,17 @@ func leaderboard(trials []TrialSummary, dir specs.Direction, best int) string {
 		return cmp.Compare(a.CV, b.CV)
 	})
 	var b strings.Builder
-	b.WriteString("| trial | title | cv | ± std | holdout | status |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| trial | title | cv | ± std | folds | status |\n|---|---|---|---|---|---|\n")
 	for _, t := range scored {
-		hold := "—"
-		if t.Holdout != nil {
-			hold = fmt.Sprintf("%.5g", *t.Holdout)
-		}
 		status := t.Status
 		if t.Number == best {
 			status += " (best)"
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.5g | %.3g | %s | %s |\n", t.Number, cell(t.Title), t.CV, t.CVStd, hold, status)
+		folds := make([]string, len(t.Folds))
+		for i, f := range t.Folds {
+			folds[i] = fmt.Sprintf("%.4g", f)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.5g | %.3g | %s | %s |\n", t.Number, cell(t.Title), t.CV, t.CVStd, strings.Join(folds, " "), status)
 	}
 	for _, t := range unscored {
 		fmt.Fprintf(&b, "| %d | %s | — | — | — | %s |\n", t.Number, cell(t.Title), t.Status)

@@ -27,7 +27,10 @@ type OpenAI struct {
 	official bool
 }
 
-var _ Agent = (*OpenAI)(nil)
+var (
+	_ Agent    = (*OpenAI)(nil)
+	_ Proposer = (*OpenAI)(nil)
+)
 
 // NewOpenAI makes an OpenAI-compatible agent. The key comes from
 // OPENAI_API_KEY; the base URL from cfg.BaseURL, else OPENAI_BASE_URL, else
@@ -87,6 +90,12 @@ func (o *OpenAI) Propose(ctx context.Context, s State) (Trial, error) { return o
 
 // Fix asks the model for a replacement of the failing cell.
 func (o *OpenAI) Fix(ctx context.Context, f FixRequest) (Fix, error) { return o.fix(ctx, f) }
+
+// RunTrial writes a whole trial and runs it through a session; a failing
+// cell is fixed in place with Fix.
+func (o *OpenAI) RunTrial(ctx context.Context, s State, l Lab) error {
+	return RunWhole(ctx, o, s, l)
+}
 
 func (o *OpenAI) name() string { return "openai" }
 

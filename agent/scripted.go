@@ -18,7 +18,15 @@ type Scripted struct {
 	fixes []FixRequest
 }
 
-var _ Agent = (*Scripted)(nil)
+var (
+	_ Agent    = (*Scripted)(nil)
+	_ Proposer = (*Scripted)(nil)
+)
+
+// RunTrial runs the next scripted trial through a session.
+func (s *Scripted) RunTrial(ctx context.Context, st State, l Lab) error {
+	return RunWhole(ctx, s, st, l)
+}
 
 // Propose returns the trial after those the state already holds (trials
 // that were interrupted are proposed again), or ErrNoIdeas.

@@ -347,7 +347,7 @@ func CurrentEnsemble(events []journal.Event, snap *journal.Snapshot) (map[int]fl
 // ensemble.updated when it changed, so that `trialbook status` and the panel
 // show it while the experiment runs. Too few trials for an ensemble is not an
 // error.
-func (e *experiment) updateEnsemble() error {
+func (e *Experiment) updateEnsemble() error {
 	e.mu.Lock()
 	snap := e.snap // Leaderboard and Best are replaced, never modified, by Apply
 	events := e.j.Events()

@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"trialbook/agent"
 	"trialbook/journal"
@@ -27,15 +27,22 @@ const JournalFile = "journal.jsonl"
 
 // Options configure one run of an experiment.
 type Options struct {
-	Dir       string // the experiment folder
-	Problem   *specs.Problem
-	Agent     agent.Agent
+	Dir     string // the experiment folder
+	Problem *specs.Problem
+	// Agent runs the trials of Run; an external driver (Open, then Start)
+	// leaves it nil.
+	Agent agent.Agent
+	// AgentName is who runs the trials: the journal's experiment.started
+	// names it, and it is each session's agent unless Start names another.
 	AgentName string
 	Spec      *kernel.Spec // the kernelspec trials run on
 	// Trials and Time override the problem's budget when non-zero.
 	Trials  int
 	Time    time.Duration
 	Workers int // trials at once; default 1
+	// CellsPerTrial bounds the cells one trial may run; 0 means
+	// DefaultCellsPerTrial.
+	CellsPerTrial int
 	// AgentsMD is the rendered AGENTS.md, written to the folder on start;
 	// Profile is the data profile agents see.
 	AgentsMD string
@@ -47,18 +54,32 @@ type Options struct {
 	Log      zerolog.Logger
 }
 
-// experiment is one run: the journal, the data view and the trials' state.
-type experiment struct {
+// Experiment is one run of an experiment folder: its journal, data view,
+// kernel pool and open trial sessions. Run drives it with an agent; an
+// external driver (an MCP server) opens it with Open, starts and drives
+// sessions itself with Start, and ends the run with Close or Finish.
+type Experiment struct {
 	opts   Options
 	p      *specs.Problem
 	metric Metric
 	data   *Data
 	j      *journal.Journal
+	unlock func() error
 	// The run's budget (runBudget): trials, running time and the agent's
 	// tokens; 0 for no limit.
-	trials    int
-	budget    time.Duration
-	maxTokens int
+	trials            int
+	budget            time.Duration
+	maxTokens         int
+	maxTokensPerTrial int
+
+	// ctx bounds the run (the caller's context and the time budget); every
+	// session and the kernel pool live inside it. stop cancels it.
+	ctx  context.Context
+	stop context.CancelCauseFunc
+	pool *kernel.Pool
+	// slots holds one token per trial session open, Options.Workers at
+	// most: the one limit for Run's agents and an external driver alike.
+	slots chan struct{}
 
 	// decideMu makes deciding one trial (reading the best, appending the
 	// decision, updating the ensemble) atomic: trials that finish together
@@ -69,91 +90,168 @@ type experiment struct {
 	snap      journal.Snapshot
 	proposals map[int]proposal // trial number -> what the agent proposed
 	next      int
+	open      map[int]*Session // sessions not yet ended
+	fatal     error            // the first journal error: the run cannot go on
+	closed    bool
 }
 
 // proposal is what trial.proposed carries in Data.
 type proposal struct {
 	Tags  map[string]string `json:"tags,omitempty"`
-	Cells []string          `json:"cells"`
+	Cells []string          `json:"cells,omitempty"`
 }
 
-// Run runs (or resumes) the experiment in opts.Dir until its budget is
-// spent, the agent has no more ideas, or ctx is cancelled (the running
-// trials are then marked interrupted and the experiment paused). It returns
-// the final snapshot of the journal.
+// Errors an external driver branches on.
+var (
+	// ErrBudgetSpent: Start refused a trial because the experiment's trial
+	// or token budget is spent.
+	ErrBudgetSpent = errors.New("the experiment's budget is spent")
+	// ErrClosed: the experiment's run has ended.
+	ErrClosed = errors.New("the experiment is closed")
+)
+
+// Run runs (or resumes) the experiment in opts.Dir with opts.Agent until its
+// budget is spent, the agent has no more ideas, or ctx is cancelled (the
+// running trials are then marked interrupted and the experiment paused). It
+// returns the final snapshot of the journal.
 func Run(ctx context.Context, opts Options) (journal.Snapshot, error) {
+	if opts.Agent == nil {
+		return journal.Snapshot{}, errors.New("lab.Run: no agent")
+	}
+	x, err := Open(ctx, opts)
+	if err != nil {
+		return x.snapshotOf(), err
+	}
+	why, runErr := x.loop(opts.Agent)
+	end := journal.Event{Type: journal.ExperimentFinished, Reason: why}
+	switch {
+	case runErr != nil:
+		end = journal.Event{Type: journal.ExperimentFailed, Reason: runErr.Error()}
+	case ctx.Err() != nil:
+		end = pausedEvent()
+	}
+	snap, err := x.end(end)
+	if runErr != nil {
+		return snap, runErr
+	}
+	return snap, err
+}
+
+func pausedEvent() journal.Event {
+	return journal.Event{Type: journal.ExperimentPaused, Reason: "stopped by the user; run again to resume"}
+}
+
+// Open starts a run of the experiment in opts.Dir without an agent loop:
+// the folder is locked, the journal opened (a new experiment is created, a
+// killed run's trials are marked interrupted), the data view prepared and
+// the kernel pool started. The caller starts sessions with Start and ends
+// the run with Close or Finish; cancelling ctx interrupts the open sessions.
+func Open(ctx context.Context, opts Options) (*Experiment, error) {
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
 	p := opts.Problem
 	m, err := LookupMetric(p.Metric.Name)
 	if err != nil {
-		return journal.Snapshot{}, fmt.Errorf("%s: metric: %w", p.File, err)
+		return nil, fmt.Errorf("%s: metric: %w", p.File, err)
 	}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, ".trialbook"), 0o755); err != nil {
-		return journal.Snapshot{}, err
+		return nil, err
 	}
 	unlock, err := journal.Lock(opts.Dir)
 	if err != nil {
-		return journal.Snapshot{}, err
+		return nil, err
 	}
-	defer unlock()
 	j, err := journal.Open(filepath.Join(opts.Dir, JournalFile))
 	if err != nil {
-		return journal.Snapshot{}, err
+		unlock()
+		return nil, err
 	}
-	defer j.Close()
-	e := &experiment{opts: opts, p: p, metric: m, j: j, proposals: map[int]proposal{}}
-	events := j.Events()
-	e.snap = journal.Fold(events)
+	x := &Experiment{opts: opts, p: p, metric: m, j: j, unlock: unlock,
+		proposals: map[int]proposal{}, open: map[int]*Session{}, slots: make(chan struct{}, opts.Workers)}
+	if err := x.prepare(); err != nil {
+		j.Close()
+		unlock()
+		return x, err
+	}
+	x.ctx, x.stop = context.WithCancelCause(ctx)
+	if x.budget > 0 {
+		x.mu.Lock()
+		left := x.budget - time.Duration(x.snap.Elapsed)
+		x.mu.Unlock()
+		var cancel context.CancelFunc
+		x.ctx, cancel = context.WithTimeoutCause(x.ctx, max(left, 0), errTimeBudget)
+		stop := x.stop
+		x.stop = func(err error) { stop(err); cancel() }
+	}
+	x.pool = kernel.NewPoolFunc(x.ctx, opts.Spec, opts.Workers, func(i int) kernel.StartOptions {
+		// A cell keeps 1 MiB of output, so no single message needs more
+		// than 16 MiB in memory (a plot is far less); past that the kernel
+		// client cuts it. kernel.Start sets JPY_PARENT_PID, so a kill -9 of
+		// trialbook leaves no kernel behind.
+		o := kernel.StartOptions{Dir: opts.Dir, Logger: opts.Log, MaxOutput: 1 << 20, MaxMessage: 16 << 20}
+		if len(opts.GPUs) > 0 {
+			o.Env = map[string]string{"CUDA_VISIBLE_DEVICES": opts.GPUs[i%len(opts.GPUs)]}
+		}
+		return o
+	})
+	return x, nil
+}
+
+// prepare reads the journal, writes AGENTS.md and the data view, settles
+// what a killed run left behind and records the start of this run.
+func (x *Experiment) prepare() error {
+	events := x.j.Events()
+	x.snap = journal.Fold(events)
 	// Trials scored but not yet decided are decided below: they are done.
-	done := e.done()
-	for _, row := range e.snap.Leaderboard {
+	done := x.done()
+	for _, row := range x.snap.Leaderboard {
 		if row.Status == journal.TrialStatusScored && row.Score != nil {
 			done++
 		}
 	}
-	budget, budgetLine, err := runBudget(events, p, opts, done)
+	budget, budgetLine, err := runBudget(events, x.p, x.opts, done)
 	if err != nil {
-		return e.snap, err
+		return err
 	}
-	e.trials, e.budget, e.maxTokens = budget.Trials, time.Duration(budget.Time), budget.MaxTokens
+	x.trials, x.budget = budget.Trials, time.Duration(budget.Time)
+	x.maxTokens, x.maxTokensPerTrial = budget.MaxTokens, budget.MaxTokensPerTrial
 	for _, ev := range events {
-		if ev.Trial >= e.next {
-			e.next = ev.Trial + 1
+		if ev.Trial >= x.next {
+			x.next = ev.Trial + 1
 		}
 		if ev.Type == journal.TrialProposed {
 			var pr proposal
 			_ = json.Unmarshal(ev.Data, &pr)
-			e.proposals[ev.Trial] = pr
+			x.proposals[ev.Trial] = pr
 		}
 	}
-	if e.next == 0 {
-		e.next = 1
+	if x.next == 0 {
+		x.next = 1
 	}
 	if len(events) == 0 {
-		if _, err := e.emit(journal.Event{Type: journal.ExperimentCreated, Problem: e.summary(), Agent: opts.AgentName}); err != nil {
-			return e.snap, err
+		if _, err := x.emit(journal.Event{Type: journal.ExperimentCreated, Problem: x.summary(), Agent: x.opts.AgentName}); err != nil {
+			return err
 		}
 	}
-	if opts.AgentsMD != "" {
-		if err := writeFileAtomic(filepath.Join(opts.Dir, "AGENTS.md"), []byte(opts.AgentsMD)); err != nil {
-			return e.snap, err
+	if x.opts.AgentsMD != "" {
+		if err := writeFileAtomic(filepath.Join(x.opts.Dir, "AGENTS.md"), []byte(x.opts.AgentsMD)); err != nil {
+			return err
 		}
 	}
-	e.data, err = PrepareData(p, opts.Dir)
+	x.data, err = PrepareData(x.p, x.opts.Dir)
 	if err != nil {
-		_, _ = e.emit(journal.Event{Type: journal.ExperimentFailed, Reason: err.Error()})
-		return e.snap, err
+		_, _ = x.emit(journal.Event{Type: journal.ExperimentFailed, Reason: err.Error()})
+		return err
 	}
 	start := journal.ExperimentStarted
-	if e.snap.Status != journal.StatusCreated {
+	if x.snap.Status != journal.StatusCreated {
 		start = journal.ExperimentResumed
 	}
 	// First, so that the budget is the first thing a resumed run says.
-	left := e.snap.Leaderboard // as the last run left them
-	if _, err := e.emit(journal.Event{Type: start, Agent: opts.AgentName, Problem: e.summary(), Budget: &budget, Reason: budgetLine}); err != nil {
-		return e.snap, err
+	left := x.snap.Leaderboard // as the last run left them
+	if _, err := x.emit(journal.Event{Type: start, Agent: x.opts.AgentName, Problem: x.summary(), Budget: &budget, Reason: budgetLine}); err != nil {
+		return err
 	}
 	// Trials a killed run left behind never ended in the journal: say so,
 	// so that they are re-proposed and never counted as done.
@@ -161,202 +259,258 @@ func Run(ctx context.Context, opts Options) (journal.Snapshot, error) {
 		if row.Status == journal.TrialStatusRunning || row.Status == journal.TrialStatusProposed || row.Status == journal.TrialStatusScored {
 			if row.Status == journal.TrialStatusScored && row.Score != nil {
 				// Scored but not yet decided: decide now, nothing is lost.
-				if err := e.decide(row.Trial, row.Score); err != nil {
-					return e.snap, err
+				if _, err := x.decide(row.Trial, row.Score); err != nil {
+					return err
 				}
 				continue
 			}
-			if _, err := e.emit(journal.Event{Type: journal.TrialInterrupted, Trial: row.Trial, Reason: "the run that started it stopped before it finished"}); err != nil {
-				return e.snap, err
+			if _, err := x.emit(journal.Event{Type: journal.TrialInterrupted, Trial: row.Trial, Reason: "the run that started it stopped before it finished"}); err != nil {
+				return err
 			}
 		}
 	}
-	why, runErr := e.loop(ctx)
-	end := journal.Event{Type: journal.ExperimentFinished, Reason: why}
-	switch {
-	case runErr != nil:
-		end = journal.Event{Type: journal.ExperimentFailed, Reason: runErr.Error()}
-	case ctx.Err() != nil:
-		end = journal.Event{Type: journal.ExperimentPaused, Reason: "stopped by the user; run again to resume"}
-	}
-	if _, err := e.emit(end); err != nil && runErr == nil {
-		runErr = err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.snap, runErr
+	return nil
 }
 
-func (e *experiment) summary() *journal.ProblemSummary {
-	p := e.p
+// Close ends the run and leaves the experiment paused, to be resumed: open
+// sessions are interrupted, the kernels shut down and the folder unlocked.
+func (x *Experiment) Close() (journal.Snapshot, error) {
+	return x.end(pausedEvent())
+}
+
+// Finish ends the run and marks the experiment finished with the reason;
+// open sessions are interrupted first.
+func (x *Experiment) Finish(reason string) (journal.Snapshot, error) {
+	return x.end(journal.Event{Type: journal.ExperimentFinished, Reason: reason})
+}
+
+// end interrupts the open sessions, records how the run ended (unless a
+// journal error already ended it), shuts the pool and releases the folder.
+func (x *Experiment) end(ev journal.Event) (journal.Snapshot, error) {
+	x.mu.Lock()
+	if x.closed {
+		x.mu.Unlock()
+		return x.snapshotOf(), ErrClosed
+	}
+	x.closed = true
+	open := make([]*Session, 0, len(x.open))
+	for _, s := range x.open {
+		open = append(open, s)
+	}
+	x.mu.Unlock()
+	x.stop(errClosed)
+	var errs []error
+	for _, s := range open {
+		errs = append(errs, s.interrupt())
+	}
+	if _, err := x.emit(ev); err != nil {
+		errs = append(errs, err)
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = x.pool.Close(closeCtx)
+	errs = append(errs, x.j.Close())
+	errs = append(errs, x.unlock())
+	return x.snapshotOf(), errors.Join(errs...)
+}
+
+var errClosed = errors.New("the experiment's run ended")
+
+// snapshotOf is the journal's state now; the zero snapshot for a nil
+// experiment (one that failed to open).
+func (x *Experiment) snapshotOf() journal.Snapshot {
+	if x == nil {
+		return journal.Snapshot{}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.snap
+}
+
+// Snapshot is the journal's state now: the leaderboard, with holdout
+// scores, for people.
+func (x *Experiment) Snapshot() journal.Snapshot { return x.snapshotOf() }
+
+func (x *Experiment) summary() *journal.ProblemSummary {
+	p := x.p
 	s := &journal.ProblemSummary{
 		Name: p.Name, Task: string(p.Task), Target: p.Target, Metric: p.Metric.Name,
 		Direction: string(p.Metric.Direction), Validation: fmt.Sprintf("%s, %d folds", p.Validation.Kind, p.Validation.Folds),
-		Trials: e.trials, Agent: e.opts.AgentName,
+		Trials: x.trials, Agent: x.opts.AgentName,
 	}
 	if s.Direction == "" {
-		s.Direction = map[bool]string{true: "maximize", false: "minimize"}[e.metric.Maximize]
+		s.Direction = map[bool]string{true: "maximize", false: "minimize"}[x.metric.Maximize]
 	}
-	if e.budget > 0 {
-		s.TimeBudget = limitTime(journal.Duration(e.budget)) // 30m, as people write it
+	if x.budget > 0 {
+		s.TimeBudget = limitTime(journal.Duration(x.budget)) // 30m, as people write it
 	}
 	return s
 }
 
 // emit appends an event to the journal (fsync'd) and only then folds it into
-// the in-memory snapshot and shows it.
-func (e *experiment) emit(ev journal.Event) (journal.Event, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ev, err := e.j.Append(ev)
+// the in-memory snapshot and shows it. The first error is kept: a run whose
+// journal fails cannot go on.
+func (x *Experiment) emit(ev journal.Event) (journal.Event, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ev, err := x.j.Append(ev)
 	if err != nil {
-		return ev, fmt.Errorf("journal: %w", err)
+		err = fmt.Errorf("journal: %w", err)
+		if x.fatal == nil {
+			x.fatal = err
+		}
+		return ev, err
 	}
-	e.snap.Apply(ev)
-	if e.opts.Progress != nil {
-		s := e.snap
-		e.opts.Progress(ev, &s)
+	x.snap.Apply(ev)
+	if x.opts.Progress != nil {
+		s := x.snap
+		x.opts.Progress(ev, &s)
 	}
 	return ev, nil
 }
 
+func (x *Experiment) fatalErr() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.fatal
+}
+
 // done counts trials that used up budget: kept, discarded and failed.
-func (e *experiment) done() int {
-	c := e.snap.Counts
+func (x *Experiment) done() int {
+	c := x.snap.Counts
 	return c.Kept + c.Discarded + c.Failed
 }
 
-// loop proposes and runs trials until a budget ends. It returns why it
-// stopped.
-func (e *experiment) loop(ctx context.Context) (string, error) {
-	runCtx := ctx
-	if e.budget > 0 {
-		e.mu.Lock()
-		left := e.budget - time.Duration(e.snap.Elapsed)
-		e.mu.Unlock()
-		if left <= 0 {
-			return fmt.Sprintf("the time budget of %s is spent", e.budget), nil
-		}
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeoutCause(ctx, left, errTimeBudget)
-		defer cancel()
-	}
-	pool := kernel.NewPoolFunc(runCtx, e.opts.Spec, e.opts.Workers, func(i int) kernel.StartOptions {
-		// ipykernel exits when the process in JPY_PARENT_PID is gone, so a
-		// kill -9 of trialbook leaves no kernel behind. A cell keeps 1 MiB of
-		// output, so no single message needs more than 16 MiB in memory
-		// (a plot is far less); past that the kernel client cuts it.
-		o := kernel.StartOptions{Dir: e.opts.Dir, Logger: e.opts.Log, MaxOutput: 1 << 20, MaxMessage: 16 << 20,
-			Env: map[string]string{"JPY_PARENT_PID": strconv.Itoa(os.Getpid())}}
-		if len(e.opts.GPUs) > 0 {
-			o.Env["CUDA_VISIBLE_DEVICES"] = e.opts.GPUs[i%len(e.opts.GPUs)]
-		}
-		return o
-	})
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = pool.Close(closeCtx)
-	}()
-
-	var (
-		wg      sync.WaitGroup
-		slots   = make(chan struct{}, e.opts.Workers)
-		fatal   error
-		fatalMu sync.Mutex
-		stop    string
-	)
-	setFatal := func(err error) {
-		fatalMu.Lock()
-		if fatal == nil {
-			fatal = err
-		}
-		fatalMu.Unlock()
-	}
-	getFatal := func() error { fatalMu.Lock(); defer fatalMu.Unlock(); return fatal }
-	running := 0
+// loop runs the agent's trials, Options.Workers at once, until a budget
+// ends. Proposals are made one at a time, each seeing every trial proposed
+// before it; trials then run side by side. It returns why it stopped.
+func (x *Experiment) loop(ag agent.Agent) (string, error) {
+	ctx := x.ctx
+	var g errgroup.Group
+	stop := ""
 	failedProposals := 0
-	var runMu sync.Mutex
 	for {
-		// Wait for a free slot.
+		// Wait for a free slot: a trial ending may also free budget.
 		select {
-		case slots <- struct{}{}:
-		case <-runCtx.Done():
+		case x.slots <- struct{}{}:
+		case <-ctx.Done():
 		}
-		if runCtx.Err() != nil || getFatal() != nil {
+		if ctx.Err() != nil || x.fatalErr() != nil {
 			break
 		}
-		e.mu.Lock()
-		done := e.done()
-		spent := e.snap.Usage
-		e.mu.Unlock()
-		runMu.Lock()
-		inFlight := running
-		runMu.Unlock()
-		if e.trials > 0 && done+inFlight >= e.trials {
-			<-slots
+		release := func() { <-x.slots }
+		x.mu.Lock()
+		done, inFlight, spent := x.done(), len(x.open), x.snap.Usage
+		x.mu.Unlock()
+		if x.trials > 0 && done+inFlight >= x.trials {
+			release()
 			if inFlight == 0 {
 				stop = fmt.Sprintf("%d trials done", done)
 				break
 			}
-			// Wait for a running trial: it may fail and leave budget.
-			wg.Wait()
+			// Wait for the running trials: one may fail and leave budget.
+			_ = g.Wait()
 			continue
 		}
-		if max := e.maxTokens; max > 0 && spent.InputTokens+spent.OutputTokens >= max {
-			<-slots
-			wg.Wait()
+		if max := x.maxTokens; max > 0 && spent.InputTokens+spent.OutputTokens >= max {
+			release()
+			_ = g.Wait()
 			stop = fmt.Sprintf("the agent's token budget of %d is spent", max)
 			break
 		}
-		n, t, err := e.propose(runCtx)
+		d := &door{x: x, slot: release, proposed: make(chan error, 1)}
+		st := x.State()
+		g.Go(func() error { return d.run(ctx, ag, st) })
+		err := <-d.proposed
 		if errors.Is(err, agent.ErrNoIdeas) || errors.Is(err, agent.ErrBudget) {
-			<-slots
-			wg.Wait()
+			_ = g.Wait()
 			stop = err.Error()
 			break
 		}
 		if err != nil {
-			<-slots
-			if runCtx.Err() != nil {
+			if ctx.Err() != nil {
 				break
 			}
 			// A proposal that failed (a provider fault past its retries, a
 			// malformed answer twice) fails one trial, not the experiment;
 			// only a run of them says the agent cannot work at all.
 			failedProposals++
-			if err := e.failProposal(err); err != nil {
-				setFatal(err)
+			if err := x.failProposal(err); err != nil {
 				break
 			}
 			if failedProposals >= maxFailedProposals {
-				setFatal(fmt.Errorf("agent: %d proposals in a row failed; the last: %w", failedProposals, err))
-				break
+				_ = g.Wait()
+				return "", fmt.Errorf("agent: %d proposals in a row failed; the last: %w", failedProposals, err)
 			}
 			continue
 		}
 		failedProposals = 0
-		runMu.Lock()
-		running++
-		runMu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			defer func() { runMu.Lock(); running--; runMu.Unlock() }()
-			if err := e.runTrial(runCtx, pool, n, t); err != nil {
-				setFatal(err)
-			}
-		}()
 	}
-	wg.Wait()
-	if err := getFatal(); err != nil {
+	if err := errors.Join(g.Wait(), x.fatalErr()); err != nil {
 		return "", err
 	}
-	if ctx.Err() == nil && errors.Is(context.Cause(runCtx), errTimeBudget) {
-		return fmt.Sprintf("the time budget of %s is spent", e.budget), nil
+	if x.ctx.Err() != nil && errors.Is(context.Cause(x.ctx), errTimeBudget) {
+		return fmt.Sprintf("the time budget of %s is spent", x.budget), nil
 	}
 	return stop, nil
+}
+
+// door is the agent.Lab lent to one agent.RunTrial: it opens at most one
+// session, on the worker slot the loop took for it, and tells the loop once
+// the proposal is made (the session opened) or failed.
+type door struct {
+	x        *Experiment
+	slot     func() // releases the slot; the session takes it over once open
+	proposed chan error
+	once     sync.Once
+	sess     *Session
+}
+
+var _ agent.Lab = (*door)(nil)
+
+func (d *door) tell(err error) { d.once.Do(func() { d.proposed <- err }) }
+
+// Open starts the agent's session on the slot taken for it.
+func (d *door) Open(ctx context.Context, p agent.TrialPlan) (agent.Session, error) {
+	if d.sess != nil {
+		return nil, fmt.Errorf("an agent opens one session per trial; trial %d is already open", d.sess.n)
+	}
+	s, err := d.x.start(ctx, p, d.x.opts.AgentName, d.slot, d.tell)
+	if s == nil {
+		return nil, err
+	}
+	d.sess = s
+	return s, err
+}
+
+// run runs one agent trial and ends the session if the agent left it open.
+// Only errors that end the run (a journal failure) are returned.
+func (d *door) run(ctx context.Context, ag agent.Agent, st agent.State) error {
+	err := ag.RunTrial(ctx, st, d)
+	if d.sess == nil {
+		// No trial was opened: the loop records the failed proposal.
+		d.slot()
+		if err == nil {
+			err = errors.New("the agent returned without opening a trial")
+		}
+		d.tell(err)
+		return nil
+	}
+	d.sess.mu.Lock()
+	ended := d.sess.done
+	d.sess.mu.Unlock()
+	if !ended {
+		reason := "the agent stopped without finishing or abandoning the trial"
+		if err != nil {
+			reason = err.Error()
+		}
+		if ctx.Err() != nil {
+			_ = d.sess.interrupt()
+		} else {
+			_ = d.sess.Abandon(context.WithoutCancel(ctx), reason)
+		}
+	}
+	return d.x.fatalErr()
 }
 
 var errTimeBudget = errors.New("the experiment's time budget is spent")
@@ -367,31 +521,32 @@ const maxFailedProposals = 3
 
 // failProposal records a proposal the agent could not make as a failed
 // trial, with what the attempt cost.
-func (e *experiment) failProposal(err error) error {
-	e.mu.Lock()
-	n := e.next
-	e.next++
-	e.mu.Unlock()
-	_, ferr := e.emit(journal.Event{Type: journal.TrialFailed, Trial: n, Title: "no proposal", Agent: e.opts.AgentName,
+func (x *Experiment) failProposal(err error) error {
+	x.mu.Lock()
+	n := x.next
+	x.next++
+	x.mu.Unlock()
+	_, ferr := x.emit(journal.Event{Type: journal.TrialFailed, Trial: n, Title: "no proposal", Agent: x.opts.AgentName,
 		Reason: "the agent could not propose a trial: " + err.Error(), Usage: usage(agent.SpentOn(err))})
 	return ferr
 }
 
-// State is what an agent sees: the problem and every trial the journal knows.
-func (e *experiment) state() agent.State {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := agent.State{Problem: e.p, AgentsMD: e.opts.AgentsMD, Profile: e.opts.Profile, Next: e.next}
-	if e.snap.Best != nil {
-		s.Best = e.snap.Best.Trial
+// State is what an agent sees: the problem and every trial the journal
+// knows, with CV scores only. Nothing in it is derived from the holdout.
+func (x *Experiment) State() agent.State {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	s := agent.State{Problem: x.p, AgentsMD: x.opts.AgentsMD, Profile: x.opts.Profile, Next: x.next}
+	if x.snap.Best != nil {
+		s.Best = x.snap.Best.Trial
 	}
-	rows := append([]journal.TrialRow(nil), e.snap.Leaderboard...)
+	rows := append([]journal.TrialRow(nil), x.snap.Leaderboard...)
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Trial < rows[j].Trial })
 	for _, r := range rows {
-		pr := e.proposals[r.Trial]
+		pr := x.proposals[r.Trial]
 		ts := agent.TrialSummary{Number: r.Trial, Title: r.Title, Tags: pr.Tags, Status: r.Status, Reason: r.Reason, Notebook: r.Notebook}
 		if r.Score != nil {
-			ts.CV, ts.CVStd, ts.Folds, ts.Holdout = r.Score.CV, r.Score.CVStd, r.Score.Folds, r.Score.Holdout
+			ts.CV, ts.CVStd, ts.Folds = r.Score.CV, r.Score.CVStd, r.Score.Folds
 		}
 		if r.Status == journal.TrialStatusFailed {
 			ts.Error = r.Reason
@@ -419,34 +574,6 @@ func slug(title string) string {
 	return s
 }
 
-// propose asks the agent for the next trial and records it.
-func (e *experiment) propose(ctx context.Context) (int, agent.Trial, error) {
-	s := e.state()
-	t, err := e.opts.Agent.Propose(ctx, s)
-	if err != nil {
-		return 0, t, err
-	}
-	if len(t.Cells) == 0 {
-		return 0, t, fmt.Errorf("the agent proposed %q with no cells", t.Title)
-	}
-	if t.Title == "" {
-		t.Title = fmt.Sprintf("trial %d", s.Next)
-	}
-	e.mu.Lock()
-	n := e.next
-	e.next++
-	e.proposals[n] = proposal{Tags: t.Tags, Cells: t.Cells}
-	e.mu.Unlock()
-	data, _ := json.Marshal(proposal{Tags: t.Tags, Cells: t.Cells})
-	ev := journal.Event{Type: journal.TrialProposed, Trial: n, Title: t.Title, Plan: t.Plan, Agent: e.opts.AgentName,
-		Notebook: filepath.ToSlash(filepath.Join("trials", fmt.Sprintf("%03d-%s.ipynb", n, slug(t.Title)))), Data: data}
-	if u := usage(t.Usage); u != nil {
-		ev.Usage = u
-	}
-	_, err = e.emit(ev)
-	return n, t, err
-}
-
 func usage(u agent.Usage) *journal.Usage {
 	if u == (agent.Usage{}) {
 		return nil
@@ -454,26 +581,28 @@ func usage(u agent.Usage) *journal.Usage {
 	return &journal.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CostUSD: u.CostUSD}
 }
 
-// decide keeps or discards a scored trial against the best so far.
-func (e *experiment) decide(n int, s *journal.Score) error {
-	e.decideMu.Lock()
-	defer e.decideMu.Unlock()
-	e.mu.Lock()
+// decide keeps or discards a scored trial against the best so far and
+// returns the decision's event.
+func (x *Experiment) decide(n int, s *journal.Score) (journal.Event, error) {
+	x.decideMu.Lock()
+	defer x.decideMu.Unlock()
+	x.mu.Lock()
 	var best *journal.Score
 	bestN := 0
-	if e.snap.Best != nil && e.snap.Best.Trial != n {
-		best, bestN = e.snap.Best.Score, e.snap.Best.Trial
+	if x.snap.Best != nil && x.snap.Best.Trial != n {
+		best, bestN = x.snap.Best.Score, x.snap.Best.Trial
 	}
-	e.mu.Unlock()
-	keep, reason := Decide(e.metric, s, bestN, best)
+	x.mu.Unlock()
+	keep, reason := Decide(x.metric, s, bestN, best)
 	ev := journal.Event{Trial: n, Reason: reason, Score: s}
 	if keep {
 		ev.Type, ev.Best = journal.TrialKept, n
 	} else {
 		ev.Type, ev.Best = journal.TrialDiscarded, bestN
 	}
-	if _, err := e.emit(ev); err != nil {
-		return err
+	ev, err := x.emit(ev)
+	if err != nil {
+		return ev, err
 	}
-	return e.updateEnsemble()
+	return ev, x.updateEnsemble()
 }
