@@ -214,9 +214,7 @@ func (s *Session) begin(ctx context.Context, p agent.TrialPlan) error {
 		Timeout:        x.p.Budget.CellTime,
 		MaxOutputBytes: maxCellOutput,
 		Path:           s.path,
-		OnCellStarted:  s.stream.started,
-		OnOutput:       s.stream.output,
-		OnCellFinished: s.stream.finished,
+		Observer:       s.stream,
 	})
 	// The setup cell is the notebook's second, after the plan.
 	_, err = s.exec(ctx, nil, 1)
@@ -390,8 +388,10 @@ func (s *Session) exec(ctx context.Context, ac *agentCell, i int) (agent.CellRes
 		res.Index = s.cellIndex(ac)
 		ac.failed = err != nil
 	}
-	if s.stream.err != nil {
-		return res, s.broken(s.stream.err)
+	if ferr := s.x.fatalErr(); ferr != nil {
+		// The journal failed (an observer's event or another session's):
+		// nothing more can be recorded.
+		return res, s.broken(ferr)
 	}
 	if err == nil {
 		if ac != nil && len(ac.attempts) > 0 {
@@ -673,14 +673,12 @@ func (x *Experiment) notebook(n int, p agent.TrialPlan, agentName string) *ipynb
 	return nb
 }
 
-// cellStream streams one session's cells to the journal through the
-// runner's callbacks.
+// cellStream streams one session's cells to the journal as the runner's
+// Observer; a journal error stops the runner.
 type cellStream struct {
 	x *Experiment
 	n int
 	k *kernel.Kernel
-	// err is the first journal error a callback met; the session stops on it.
-	err error
 	// Throttled cell.output: text is the tail of what the running cell
 	// printed (never more than journal.OutputTail bytes, however much it
 	// prints), sent at most once a second; unsent says text changed since.
@@ -689,30 +687,28 @@ type cellStream struct {
 	unsent bool
 }
 
+var _ runner.Observer = (*cellStream)(nil)
+
 // maxCellOutput caps what one cell keeps in the trial notebook.
 const maxCellOutput = 1 << 20
 
-func (r *cellStream) emit(ev journal.Event) {
-	if r.err != nil {
-		return
-	}
+func (r *cellStream) emit(ev journal.Event) error {
 	ev.Trial = r.n
-	if _, err := r.x.emit(ev); err != nil {
-		r.err = err
-	}
+	_, err := r.x.emit(ev)
+	return err
 }
 
-func (r *cellStream) started(i int, c *ipynb.Cell) {
+func (r *cellStream) CellStarted(i int, c *ipynb.Cell) error {
 	if c.CellType != ipynb.CodeCell {
-		return
+		return nil
 	}
 	r.last, r.text, r.unsent = time.Time{}, "", false
-	r.emit(journal.Event{Type: journal.CellStarted, Cell: &i, Source: c.Source})
+	return r.emit(journal.Event{Type: journal.CellStarted, Cell: &i, Source: c.Source})
 }
 
-func (r *cellStream) output(i int, _ *ipynb.Cell, out *ipynb.Output) {
+func (r *cellStream) Output(i int, _ *ipynb.Cell, out *ipynb.Output) error {
 	if out.OutputType != ipynb.StreamOutput || out.Text == "" {
-		return
+		return nil
 	}
 	if len(out.Text) >= journal.OutputTail {
 		r.text = tail(out.Text, journal.OutputTail)
@@ -721,32 +717,38 @@ func (r *cellStream) output(i int, _ *ipynb.Cell, out *ipynb.Output) {
 	}
 	r.unsent = true
 	if time.Since(r.last) > time.Second {
-		r.flushOutput(i)
+		return r.flushOutput(i)
 	}
+	return nil
 }
 
-func (r *cellStream) flushOutput(i int) {
+func (r *cellStream) flushOutput(i int) error {
 	if !r.unsent {
-		return
+		return nil
 	}
 	r.last, r.unsent = time.Now(), false
-	r.emit(journal.Event{Type: journal.CellOutput, Cell: &i, Text: r.text})
+	return r.emit(journal.Event{Type: journal.CellOutput, Cell: &i, Text: r.text})
 }
 
-func (r *cellStream) finished(i int, c *ipynb.Cell, err error) {
+func (r *cellStream) CellFinished(i int, c *ipynb.Cell, err error) error {
 	if c.CellType != ipynb.CodeCell {
-		return
+		return nil
 	}
 	// The last text a cell printed reaches the panel even when it came
 	// within a second of the previous cell.output.
-	r.flushOutput(i)
+	if err := r.flushOutput(i); err != nil {
+		return err
+	}
 	var ce *runner.CellError
 	if errors.As(err, &ce) && ce.Restarted {
-		r.emit(journal.Event{Type: journal.KernelRestarted, Kernel: r.k.ID(), Reason: ce.Error()})
+		if err := r.emit(journal.Event{Type: journal.KernelRestarted, Kernel: r.k.ID(), Reason: ce.Error()}); err != nil {
+			return err
+		}
 	}
 	if err == nil {
-		r.emit(journal.Event{Type: journal.CellFinished, Cell: &i})
+		return r.emit(journal.Event{Type: journal.CellFinished, Cell: &i})
 	}
+	return nil
 }
 
 // tail is the last n bytes of s, or a little less so as not to start in the

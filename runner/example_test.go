@@ -29,8 +29,10 @@ func ExampleSession() {
 	nb := ipynb.New()
 	nb.Cells = append(nb.Cells, ipynb.NewCodeCell("data = [1, 2, 3]"), ipynb.NewCodeCell("print(sum(dta))"))
 	s := runner.NewSession(k, nb, runner.Options{
-		Path:     "trials/001-sum.ipynb",
-		OnOutput: func(i int, _ *ipynb.Cell, o *ipynb.Output) { fmt.Println("cell", i, o.OutputType) },
+		Path: "trials/001-sum.ipynb",
+		Observer: runner.Funcs{
+			OnOutput: func(i int, _ *ipynb.Cell, o *ipynb.Output) { fmt.Println("cell", i, o.OutputType) },
+		},
 	})
 	err = s.Run(ctx)
 	var ce *runner.CellError

@@ -1,9 +1,9 @@
 // Package runner executes a notebook cell by cell on a live kernel, the way
 // nbclient does, and adds what trialbook needs on top: a per-cell timeout
 // that interrupts and, if the kernel does not come back, restarts it; a cap
-// on each cell's output; an atomic save after every cell; callbacks for
-// streaming progress; and re-running one cell with new source in the same
-// kernel (how a failing cell is fixed in place).
+// on each cell's output; an atomic save after every cell; an Observer that
+// streams progress and can stop the run; and re-running one cell with new
+// source in the same kernel (how a failing cell is fixed in place).
 package runner
 
 import (
@@ -41,10 +41,53 @@ type Options struct {
 	// Path, when set, is where the notebook is saved, atomically, before the
 	// first cell and after every cell.
 	Path string
-	// Callbacks, all optional, run on the goroutine that runs the cell.
-	OnCellStarted  func(index int, cell *ipynb.Cell)
-	OnOutput       func(index int, cell *ipynb.Cell, out *ipynb.Output)
-	OnCellFinished func(index int, cell *ipynb.Cell, err error)
+	// Observer, when set, follows the run cell by cell.
+	Observer Observer
+}
+
+// Observer follows a run cell by cell; its methods run on the goroutine
+// that runs the cell. An error from any of them stops the run (the caller
+// could not record what happened, so going on would lose it): an error from
+// CellStarted before the cell runs, from Output once the cell has ended,
+// from CellFinished at once. The observer's error is returned as it is, not
+// as a *CellError.
+type Observer interface {
+	CellStarted(index int, cell *ipynb.Cell) error
+	Output(index int, cell *ipynb.Cell, out *ipynb.Output) error
+	CellFinished(index int, cell *ipynb.Cell, err error) error
+}
+
+// Funcs is an Observer made of optional functions that cannot fail.
+type Funcs struct {
+	OnStarted  func(index int, cell *ipynb.Cell)
+	OnOutput   func(index int, cell *ipynb.Cell, out *ipynb.Output)
+	OnFinished func(index int, cell *ipynb.Cell, err error)
+}
+
+var _ Observer = Funcs{}
+
+// CellStarted calls f.OnStarted, if set.
+func (f Funcs) CellStarted(i int, c *ipynb.Cell) error {
+	if f.OnStarted != nil {
+		f.OnStarted(i, c)
+	}
+	return nil
+}
+
+// Output calls f.OnOutput, if set.
+func (f Funcs) Output(i int, c *ipynb.Cell, o *ipynb.Output) error {
+	if f.OnOutput != nil {
+		f.OnOutput(i, c, o)
+	}
+	return nil
+}
+
+// CellFinished calls f.OnFinished, if set.
+func (f Funcs) CellFinished(i int, c *ipynb.Cell, err error) error {
+	if f.OnFinished != nil {
+		f.OnFinished(i, c, err)
+	}
+	return nil
 }
 
 // Errors callers branch on (with errors.Is); a failing cell's error is a
@@ -96,6 +139,9 @@ type Session struct {
 	opts    Options
 	outputs *ipynb.OutputBuilder
 	started bool
+	// observerErr is the first error Observer.Output returned during the
+	// cell that runs now.
+	observerErr error
 
 	snap *ipynb.Snapshotter
 	// writing is the save in flight (nil when none): the notebook's bytes
@@ -191,16 +237,25 @@ func (s *Session) runCell(ctx context.Context, index int) error {
 		return err
 	}
 	cell := s.nb.Cells[index]
-	if s.opts.OnCellStarted != nil {
-		s.opts.OnCellStarted(index, cell)
+	obs := s.opts.Observer
+	if obs != nil {
+		if err := obs.CellStarted(index, cell); err != nil {
+			return err
+		}
 	}
+	s.observerErr = nil
 	err := s.execute(ctx, index, cell)
 	s.snap.Invalidate(cell)
 	if serr := s.save(); serr != nil && err == nil {
 		err = serr
 	}
-	if s.opts.OnCellFinished != nil {
-		s.opts.OnCellFinished(index, cell, err)
+	if obs != nil {
+		if oerr := obs.CellFinished(index, cell, err); oerr != nil {
+			return oerr
+		}
+	}
+	if s.observerErr != nil {
+		return s.observerErr
 	}
 	return err
 }
@@ -256,8 +311,8 @@ func (s *Session) execute(ctx context.Context, index int, cell *ipynb.Cell) erro
 				}
 				return
 			}
-			if out != nil && s.opts.OnOutput != nil {
-				s.opts.OnOutput(index, cell, out)
+			if out != nil && s.opts.Observer != nil && s.observerErr == nil {
+				s.observerErr = s.opts.Observer.Output(index, cell, out)
 			}
 		},
 	})

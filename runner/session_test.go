@@ -42,13 +42,13 @@ func TestStopsAtFirstErrorAndCallbacks(t *testing.T) {
 	nb := notebook("print('one')", "#md notes", "raise ValueError('boom')", "print('never')")
 	nb.Cells[3].Outputs = []*ipynb.Output{{OutputType: ipynb.StreamOutput, Name: "stdout", Text: "old output\n"}}
 	var events []string
-	err := Run(context.Background(), k, nb, Options{
-		OnCellStarted: func(i int, _ *ipynb.Cell) { events = append(events, "start "+itoa(i)) },
+	err := Run(context.Background(), k, nb, Options{Observer: Funcs{
+		OnStarted: func(i int, _ *ipynb.Cell) { events = append(events, "start "+itoa(i)) },
 		OnOutput: func(i int, _ *ipynb.Cell, o *ipynb.Output) {
 			events = append(events, "output "+itoa(i)+" "+o.OutputType)
 		},
-		OnCellFinished: func(i int, _ *ipynb.Cell, err error) { events = append(events, "finish "+itoa(i)+" "+errString(err)) },
-	})
+		OnFinished: func(i int, _ *ipynb.Cell, err error) { events = append(events, "finish "+itoa(i)+" "+errString(err)) },
+	}})
 	var ce *CellError
 	if !errors.As(err, &ce) || !errors.Is(err, ErrCellFailed) {
 		t.Fatalf("Run error = %v, want a *CellError wrapping ErrCellFailed", err)
@@ -321,4 +321,71 @@ func TestBigOutputStaysBounded(t *testing.T) {
 		t.Errorf("live heap grew by %.1f MB while the cell printed 200 MB; want it bounded (< 64 MB)", float64(grown)/(1<<20))
 	}
 	validate(t, path)
+}
+
+// failingObserver fails at one point of one cell, as a journal that cannot
+// be written does.
+type failingObserver struct {
+	at    string // started, output or finished
+	cell  int
+	err   error
+	calls []string
+}
+
+func (o *failingObserver) fail(what string, i int) error {
+	o.calls = append(o.calls, what+" "+itoa(i))
+	if what == o.at && i == o.cell {
+		return o.err
+	}
+	return nil
+}
+
+func (o *failingObserver) CellStarted(i int, _ *ipynb.Cell) error { return o.fail("started", i) }
+func (o *failingObserver) Output(i int, _ *ipynb.Cell, _ *ipynb.Output) error {
+	return o.fail("output", i)
+}
+func (o *failingObserver) CellFinished(i int, _ *ipynb.Cell, _ error) error {
+	return o.fail("finished", i)
+}
+
+// TestObserverErrorStopsTheRun checks that an error from the observer stops
+// the run where the runner can stop it (before a cell it refused to start,
+// after the cell whose output or end it could not record) and is returned
+// as it is.
+func TestObserverErrorStopsTheRun(t *testing.T) {
+	k := startKernel(t)
+	journalFull := errors.New("journal: no space left on device")
+	cases := []struct {
+		at        string
+		wantCalls string
+		wantRan   []bool // which of the three cells ran
+	}{
+		{"started", "started 0|output 0|finished 0|started 1", []bool{true, false, false}},
+		// Once Output failed, the cell's later outputs are not offered.
+		{"output", "started 0|output 0|finished 0|started 1|output 1|finished 1", []bool{true, true, false}},
+		{"finished", "started 0|output 0|finished 0|started 1|output 1|output 1|finished 1", []bool{true, true, false}},
+	}
+	for _, c := range cases {
+		t.Run(c.at, func(t *testing.T) {
+			// Cell 1 prints twice, far enough apart to be two messages.
+			nb := notebook("print('a')", "import time\nprint('b', flush=True)\ntime.sleep(0.5)\nprint('c', flush=True)", "print('never')")
+			o := &failingObserver{at: c.at, cell: 1, err: journalFull}
+			err := Run(context.Background(), k, nb, Options{Observer: o})
+			if !errors.Is(err, journalFull) {
+				t.Fatalf("Run = %v, want the observer's error", err)
+			}
+			var ce *CellError
+			if errors.As(err, &ce) {
+				t.Errorf("the observer's error came back as a cell error: %v", ce)
+			}
+			if got := strings.Join(o.calls, "|"); got != c.wantCalls {
+				t.Errorf("observer calls\n got %s\nwant %s", got, c.wantCalls)
+			}
+			for i, ran := range c.wantRan {
+				if got := nb.Cells[i].ExecutionCount != nil; got != ran {
+					t.Errorf("cell %d ran = %v, want %v", i, got, ran)
+				}
+			}
+		})
+	}
 }

@@ -325,11 +325,11 @@ func firstCell(ctx context.Context, k *kernel.Kernel, start time.Time, path stri
 	var first time.Duration
 	err := runner.Run(ctx, k, nb, runner.Options{
 		Path: path,
-		OnOutput: func(i int, _ *ipynb.Cell, _ *ipynb.Output) {
+		Observer: runner.Funcs{OnOutput: func(i int, _ *ipynb.Cell, _ *ipynb.Output) {
 			if first == 0 {
 				first = time.Since(start)
 			}
-		},
+		}},
 	})
 	if err != nil {
 		return 0, err

@@ -210,14 +210,16 @@ func nbRun(ctx context.Context, a *app, r *nbRunArgs) error {
 		AllowErrors:    r.allowErrors,
 		MaxOutputBytes: r.maxOutput,
 		Path:           path,
-		OnCellStarted: func(i int, c *ipynb.Cell) {
-			a.log.Debug().Int("cell", i).Str("id", c.ID).Msg("cell started")
-		},
-		OnCellFinished: func(i int, c *ipynb.Cell, err error) {
-			if c.CellType == ipynb.CodeCell && strings.TrimSpace(c.Source) != "" {
-				executed++
-			}
-			a.log.Debug().Int("cell", i).Err(err).Msg("cell finished")
+		Observer: runner.Funcs{
+			OnStarted: func(i int, c *ipynb.Cell) {
+				a.log.Debug().Int("cell", i).Str("id", c.ID).Msg("cell started")
+			},
+			OnFinished: func(i int, c *ipynb.Cell, err error) {
+				if c.CellType == ipynb.CodeCell && strings.TrimSpace(c.Source) != "" {
+					executed++
+				}
+				a.log.Debug().Int("cell", i).Err(err).Msg("cell finished")
+			},
 		},
 	})
 	if r.out == "-" {
