@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -230,9 +229,9 @@ func LoadCandidates(dir string, snap *journal.Snapshot, limit int) (cands []Cand
 		if limit > 0 && len(cands) >= limit {
 			break
 		}
-		art := TrialArtifacts(dir, r.Trial)
-		oof, err1 := ReadNpy(filepath.Join(art, "oof.npy"))
-		hold, err2 := ReadNpy(filepath.Join(art, "holdout.npy"))
+		f := Folder{dir}
+		oof, err1 := ReadNpy(f.Artifact(r.Trial, OOFFile))
+		hold, err2 := ReadNpy(f.Artifact(r.Trial, HoldoutFile))
 		if err := errors.Join(err1, err2); err != nil {
 			skipped = append(skipped, fmt.Sprintf("trial %d: %v", r.Trial, firstLineOf(err.Error())))
 			continue
@@ -240,11 +239,6 @@ func LoadCandidates(dir string, snap *journal.Snapshot, limit int) (cands []Cand
 		cands = append(cands, Candidate{Trial: r.Trial, Title: r.Title, Score: r.Score, OOF: oof, Holdout: hold})
 	}
 	return cands, skipped
-}
-
-// TrialArtifacts is trials/NNN/ of trial n.
-func TrialArtifacts(dir string, n int) string {
-	return filepath.Join(dir, "trials", fmt.Sprintf("%03d", n))
 }
 
 func firstLineOf(s string) string {
@@ -256,7 +250,7 @@ func firstLineOf(s string) string {
 // journal and saved predictions. It reads only; the caller appends
 // e.Event() to the journal.
 func BuildEnsemble(dir string) (*Ensemble, error) {
-	events, err := journal.ReadFile(filepath.Join(dir, JournalFile))
+	events, err := journal.ReadFile(Folder{dir}.Journal())
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +260,7 @@ func BuildEnsemble(dir string) (*Ensemble, error) {
 
 func buildEnsemble(dir string, snap *journal.Snapshot) (*Ensemble, error) {
 	if snap.Problem == nil {
-		return nil, fmt.Errorf("%s: the journal has no experiment.created event", filepath.Join(dir, JournalFile))
+		return nil, fmt.Errorf("%s: the journal has no experiment.created event", Folder{dir}.Journal())
 	}
 	if snap.Best == nil || snap.Best.Score == nil {
 		return nil, errors.New("no trial has been kept yet: nothing to ensemble")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -21,9 +20,6 @@ import (
 	"trialbook/kernel"
 	"trialbook/specs"
 )
-
-// JournalFile is the experiment's journal, relative to its folder.
-const JournalFile = "journal.jsonl"
 
 // Options configure one run of an experiment.
 type Options struct {
@@ -60,6 +56,7 @@ type Options struct {
 // sessions itself with Start, and ends the run with Close or Finish.
 type Experiment struct {
 	opts   Options
+	folder Folder
 	p      *specs.Problem
 	metric Metric
 	data   *Data
@@ -155,19 +152,20 @@ func Open(ctx context.Context, opts Options) (*Experiment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: metric: %w", p.File, err)
 	}
-	if err := os.MkdirAll(filepath.Join(opts.Dir, ".trialbook"), 0o755); err != nil {
+	folder := Folder{opts.Dir}
+	if err := os.MkdirAll(folder.Private(), 0o755); err != nil {
 		return nil, err
 	}
 	unlock, err := journal.Lock(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	j, err := journal.Open(filepath.Join(opts.Dir, JournalFile))
+	j, err := journal.Open(folder.Journal())
 	if err != nil {
 		unlock()
 		return nil, err
 	}
-	x := &Experiment{opts: opts, p: p, metric: m, j: j, unlock: unlock,
+	x := &Experiment{opts: opts, folder: folder, p: p, metric: m, j: j, unlock: unlock,
 		proposals: map[int]proposal{}, open: map[int]*Session{}, slots: make(chan struct{}, opts.Workers)}
 	if err := x.prepare(); err != nil {
 		j.Close()
@@ -235,7 +233,7 @@ func (x *Experiment) prepare() error {
 		}
 	}
 	if x.opts.AgentsMD != "" {
-		if err := writeFileAtomic(filepath.Join(x.opts.Dir, "AGENTS.md"), []byte(x.opts.AgentsMD)); err != nil {
+		if err := writeFileAtomic(x.folder.AgentsMD(), []byte(x.opts.AgentsMD)); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,7 +43,7 @@ func (p PredictModel) Describe() string {
 		return "no model"
 	}
 	if !p.Ensemble {
-		return fmt.Sprintf("the best trial, %d (trials/%03d/model.pkl): %s", p.Members[0].Trial, p.Members[0].Trial, p.Reason)
+		return fmt.Sprintf("the best trial, %d (%s): %s", p.Members[0].Trial, path.Join(ArtifactsRel(p.Members[0].Trial), ModelFile), p.Reason)
 	}
 	parts := make([]string, len(p.Members))
 	for i, m := range p.Members {
@@ -74,7 +75,7 @@ func ChoosePredictModel(dir string, events []journal.Event, snap *journal.Snapsh
 		})
 		var missing []string
 		for _, m := range pm.Members {
-			if _, err := os.Stat(filepath.Join(TrialArtifacts(dir, m.Trial), "model.pkl")); err != nil {
+			if _, err := os.Stat(Folder{dir}.Artifact(m.Trial, ModelFile)); err != nil {
 				missing = append(missing, fmt.Sprintf("trial %d", m.Trial))
 			}
 		}
@@ -90,8 +91,8 @@ func ChoosePredictModel(dir string, events []journal.Event, snap *journal.Snapsh
 		}
 	}
 	b := snap.Best.Trial
-	if _, err := os.Stat(filepath.Join(TrialArtifacts(dir, b), "model.pkl")); err != nil {
-		return pm, fmt.Errorf("the best trial %d saved no model (trials/%03d/model.pkl): its last cell must call hand_back(oof, holdout, model=...) with a fitted model", b, b)
+	if _, err := os.Stat(Folder{dir}.Artifact(b, ModelFile)); err != nil {
+		return pm, fmt.Errorf("the best trial %d saved no model (%s): its last cell must call hand_back(oof, holdout, model=...) with a fitted model", b, path.Join(ArtifactsRel(b), ModelFile))
 	}
 	pm.Members = []TrialWeight{{Trial: b, Weight: 1}}
 	return pm, nil
@@ -161,7 +162,7 @@ func readInput(dir, input string, w *csv.Writer) (rows int, err error) {
 		}
 		return 0, err
 	}
-	want, err := csvHeader(filepath.Join(dir, viewHoldoutFile))
+	want, err := csvHeader(Folder{dir}.Path(viewHoldoutFile))
 	if err != nil {
 		return 0, err
 	}
@@ -274,7 +275,7 @@ func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 		return nil, err
 	}
 	defer removeCSV()
-	events, err := journal.ReadFile(filepath.Join(dir, JournalFile))
+	events, err := journal.ReadFile(Folder{dir}.Journal())
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +295,7 @@ func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 	var members []map[string]any
 	for _, m := range pm.Members {
 		members = append(members, map[string]any{"trial": m.Trial, "weight": m.Weight,
-			"model": filepath.ToSlash(filepath.Join("trials", fmt.Sprintf("%03d", m.Trial), "model.pkl"))})
+			"model": path.Join(ArtifactsRel(m.Trial), ModelFile)})
 	}
 	params, err := json.Marshal(map[string]any{"input": in, "output": out, "ids": opts.IDs, "members": members})
 	if err != nil {

@@ -138,9 +138,8 @@ func (x *Experiment) start(ctx context.Context, p agent.TrialPlan, agentName str
 		p.Title = fmt.Sprintf("trial %d", n)
 	}
 	s := &Session{x: x, n: n, title: p.Title, agentName: agentName, release: release,
-		rel:       filepath.ToSlash(filepath.Join("trials", fmt.Sprintf("%03d-%s.ipynb", n, slug(p.Title)))),
-		artifacts: TrialArtifacts(x.opts.Dir, n), spent: p.Usage}
-	s.path = filepath.Join(x.opts.Dir, s.rel)
+		rel: NotebookRel(n, p.Title), artifacts: x.folder.Artifacts(n), spent: p.Usage}
+	s.path = x.folder.Path(s.rel)
 	x.open[n] = s
 	x.proposals[n] = proposal{Tags: p.Tags, Cells: p.Cells}
 	x.mu.Unlock()
@@ -183,7 +182,7 @@ func (s *Session) begin(ctx context.Context, p agent.TrialPlan) error {
 		s.ctx, s.cancel = context.WithCancel(x.ctx)
 	}
 	// A re-run trial number never reuses stale predictions.
-	for _, f := range []string{"oof.npy", "holdout.npy", "model.pkl", "importance.json"} {
+	for _, f := range []string{OOFFile, HoldoutFile, ModelFile, ImportanceFile} {
 		_ = os.Remove(filepath.Join(s.artifacts, f))
 	}
 	if err := os.MkdirAll(s.artifacts, 0o755); err != nil {
@@ -304,8 +303,8 @@ func (s *Session) Finish(ctx context.Context) (agent.Outcome, error) {
 		return agent.Outcome{}, err
 	}
 	x := s.x
-	oof, err1 := ReadNpy(filepath.Join(s.artifacts, "oof.npy"))
-	hold, err2 := ReadNpy(filepath.Join(s.artifacts, "holdout.npy"))
+	oof, err1 := ReadNpy(filepath.Join(s.artifacts, OOFFile))
+	hold, err2 := ReadNpy(filepath.Join(s.artifacts, HoldoutFile))
 	if err := errors.Join(err1, err2); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return agent.Outcome{}, fmt.Errorf("%w: no predictions were handed back: the last cell must call hand_back(oof, holdout)", agent.ErrNotScored)
