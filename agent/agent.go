@@ -64,6 +64,10 @@ type State struct {
 	Next     int    // the number the proposed trial will get
 	Trials   []TrialSummary
 	Best     int // number of the best trial so far; 0 when none
+	// Train is what the harness measured on the data view's training part
+	// (never the holdout); nil when it could not. It is evidence for
+	// feature steps, so that no agent needs to read the folder.
+	Train *TrainFacts
 	// Spent is what LLM agents have spent in this experiment so far, summed
 	// from the journal, so that a resumed experiment keeps its token budget.
 	// Zero for a fresh experiment.
@@ -85,6 +89,29 @@ type TrialSummary struct {
 	Folds    []float64         `json:"folds,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Notebook string            `json:"notebook"`
+	// Importance is the feature ranking the trial handed back
+	// (trials/NNN/importance.json), nil when it handed back none.
+	Importance []FeatureImportance `json:"importance,omitempty"`
+}
+
+// FeatureImportance is one feature's share of a trial's model importance.
+type FeatureImportance struct {
+	Feature    string  `json:"feature"`
+	Importance float64 `json:"importance"`
+	Numeric    bool    `json:"numeric"`
+}
+
+// TrainFacts describe the training part of the data view.
+type TrainFacts struct {
+	TargetNumeric bool
+	TargetSkew    float64 // sample skewness (Fisher-Pearson, as pandas' skew)
+	TargetMin     float64
+	// Missing counts the rows missing each feature column (only columns
+	// with some missing).
+	Missing map[string]int
+	// HighCardinality are the non-numeric feature columns with more than
+	// 10 levels, in the file's order.
+	HighCardinality []string
 }
 
 // FixRequest is a failing cell with what the agent needs to repair it.

@@ -2,15 +2,11 @@ package agent
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,7 +24,6 @@ var ErrCannotFix = errors.New("cannot fix this cell")
 // baselines, then model families, then feature research on the best trial,
 // then hyperparameter moves and seed bagging around the best.
 type Builtin struct {
-	dir     string // the experiment folder: data/ and trials/ are read for evidence
 	recipes []specs.Recipe
 }
 
@@ -43,13 +38,15 @@ func (b *Builtin) RunTrial(ctx context.Context, s State, l Lab) error {
 	return RunWhole(ctx, b, s, l)
 }
 
-// NewBuiltin loads the built-in recipes and the problem's extra recipe files.
-func NewBuiltin(p *specs.Problem, experimentDir string) (*Builtin, error) {
+// NewBuiltin loads the built-in recipes and the problem's extra recipe
+// files. Its evidence (the training data's profile, earlier trials'
+// feature importances) comes in State, never from the folder.
+func NewBuiltin(p *specs.Problem) (*Builtin, error) {
 	rs, err := specs.LoadRecipes(p.Recipes)
 	if err != nil {
 		return nil, err
 	}
-	return &Builtin{dir: experimentDir, recipes: rs}, nil
+	return &Builtin{recipes: rs}, nil
 }
 
 // config is what a built-in trial runs; it is kept in the trial's tags so a
@@ -314,8 +311,8 @@ func (b *Builtin) logFamilies(s State, tried map[string]bool) (Trial, bool, erro
 	if !s.Problem.FeatureResearch || step.Name == "" {
 		return Trial{}, false, nil
 	}
-	prof, err := profileTrain(filepath.Join(b.dir, "data", "train.csv"), s.Problem.Target)
-	if err != nil || !prof.targetNumeric || prof.skew <= 0.75 || prof.targetMin < 0 {
+	prof := s.Train
+	if prof == nil || !prof.TargetNumeric || prof.TargetSkew <= 0.75 || prof.TargetMin < 0 {
 		return Trial{}, false, nil
 	}
 	tops := bestOfFamilies(s)
@@ -338,7 +335,7 @@ func (b *Builtin) logFamilies(s State, tried map[string]bool) (Trial, bool, erro
 		c = clone(c)
 		c.Steps = append(c.Steps, step.Step)
 		plan := fmt.Sprintf("## %s on a log target\n\n**Evidence.** The target %s has skewness %.2f (above 0.75) and no negative values. The best %d families so far: %s.\n\n**Why.** %s This trial is trial %d with that one change, so the comparison is direct.",
-			r.Title, s.Problem.Target, prof.skew, len(tops), strings.Join(names, "; "), step.Why, t.Number)
+			r.Title, s.Problem.Target, prof.TargetSkew, len(tops), strings.Join(names, "; "), step.Why, t.Number)
 		if tr, ok, err := b.fresh(s, "logfamily:"+r.Name, fmt.Sprintf("%s + %s", r.Title, step.Title), c, plan); err != nil || ok {
 			return tr, ok, err
 		}
@@ -405,26 +402,26 @@ func (b *Builtin) familyPlan(s State, r specs.Recipe) string {
 func (b *Builtin) evidence(s State, r specs.Recipe, bc config, best TrialSummary) (string, config, bool) {
 	c := clone(bc)
 	c.Steps = append(c.Steps, r.Step)
-	prof, err := profileTrain(filepath.Join(b.dir, "data", "train.csv"), s.Problem.Target)
-	if err != nil {
+	prof := s.Train
+	if prof == nil {
 		return "", c, false
 	}
 	switch r.When {
 	case "skewed-target":
-		if !prof.targetNumeric || prof.skew <= 0.75 || prof.targetMin < 0 {
+		if !prof.TargetNumeric || prof.TargetSkew <= 0.75 || prof.TargetMin < 0 {
 			return "", c, false
 		}
-		return fmt.Sprintf("The target %s has skewness %.2f (above 0.75) and no negative values.", s.Problem.Target, prof.skew), c, true
+		return fmt.Sprintf("The target %s has skewness %.2f (above 0.75) and no negative values.", s.Problem.Target, prof.TargetSkew), c, true
 	case "missing-values":
-		if len(prof.missing) == 0 {
+		if len(prof.Missing) == 0 {
 			return "", c, false
 		}
-		return fmt.Sprintf("%d feature columns have missing values, most in %s.", len(prof.missing), strings.Join(topMissing(prof.missing, 5), ", ")), c, true
+		return fmt.Sprintf("%d feature columns have missing values, most in %s.", len(prof.Missing), strings.Join(topMissing(prof.Missing, 5), ", ")), c, true
 	case "high-cardinality":
-		if len(prof.highCard) == 0 {
+		if len(prof.HighCardinality) == 0 {
 			return "", c, false
 		}
-		return fmt.Sprintf("%d categorical columns have more than 10 levels: %s.", len(prof.highCard), strings.Join(prof.highCard, ", ")), c, true
+		return fmt.Sprintf("%d categorical columns have more than 10 levels: %s.", len(prof.HighCardinality), strings.Join(prof.HighCardinality, ", ")), c, true
 	case "importance":
 		top, from := b.importance(s, best)
 		if len(top) < 2 {
@@ -454,30 +451,19 @@ func (b *Builtin) evidence(s State, r specs.Recipe, bc config, best TrialSummary
 	return "", c, false
 }
 
-type featureImportance struct {
-	Feature    string  `json:"feature"`
-	Importance float64 `json:"importance"`
-	Numeric    bool    `json:"numeric"`
-}
-
-// importance reads the ranking the best trial (or else the latest tree
-// trial) wrote to trials/NNN/importance.json: numeric original columns only.
-func (b *Builtin) importance(s State, best TrialSummary) ([]featureImportance, int) {
+// importance is the ranking the best trial (or else the latest trial that
+// wrote one) handed back: numeric original columns only, strongest first.
+func (b *Builtin) importance(s State, best TrialSummary) ([]FeatureImportance, int) {
 	order := []TrialSummary{best}
 	for i := len(s.Trials) - 1; i >= 0; i-- {
 		order = append(order, s.Trials[i])
 	}
 	for _, t := range order {
-		raw, err := os.ReadFile(filepath.Join(b.dir, "trials", fmt.Sprintf("%03d", t.Number), "importance.json"))
-		if err != nil {
+		if t.Importance == nil {
 			continue
 		}
-		var all []featureImportance
-		if json.Unmarshal(raw, &all) != nil {
-			continue
-		}
-		var top []featureImportance
-		for _, f := range all {
+		var top []FeatureImportance
+		for _, f := range t.Importance {
 			if f.Numeric && f.Importance > 0 {
 				top = append(top, f)
 			}
@@ -491,19 +477,12 @@ func (b *Builtin) importance(s State, best TrialSummary) ([]featureImportance, i
 	return nil, 0
 }
 
-func importanceText(fs []featureImportance) string {
+func importanceText(fs []FeatureImportance) string {
 	parts := make([]string, len(fs))
 	for i, f := range fs {
 		parts[i] = fmt.Sprintf("%s %.3f", f.Feature, f.Importance)
 	}
 	return strings.Join(parts, ", ")
-}
-
-type trainProfile struct {
-	targetNumeric   bool
-	skew, targetMin float64
-	missing         map[string]int
-	highCard        []string
 }
 
 func topMissing(m map[string]int, n int) []string {
@@ -521,108 +500,6 @@ func topMissing(m map[string]int, n int) []string {
 		keys[i] = fmt.Sprintf("%s (%d rows)", k, m[k])
 	}
 	return keys
-}
-
-func isMissing(v string) bool {
-	switch strings.TrimSpace(v) {
-	case "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "<NA>", "#N/A", "n/a":
-		return true
-	}
-	return false
-}
-
-// profileTrain reads the data view's training part for the evidence the
-// feature steps need.
-func profileTrain(path, target string) (trainProfile, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return trainProfile{}, err
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
-	if err != nil {
-		return trainProfile{}, err
-	}
-	n := len(header)
-	missing := make([]int, n)
-	numeric := make([]bool, n)
-	for i := range numeric {
-		numeric[i] = true
-	}
-	levels := make([]map[string]bool, n)
-	for i := range levels {
-		levels[i] = map[string]bool{}
-	}
-	var ys []float64
-	ti := slices.Index(header, target)
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return trainProfile{}, err
-		}
-		for i, v := range rec {
-			if isMissing(v) {
-				missing[i]++
-				continue
-			}
-			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				numeric[i] = false
-			}
-			if len(levels[i]) <= 11 {
-				levels[i][v] = true
-			}
-		}
-		if ti >= 0 {
-			if y, err := strconv.ParseFloat(rec[ti], 64); err == nil {
-				ys = append(ys, y)
-			}
-		}
-	}
-	p := trainProfile{missing: map[string]int{}}
-	for i, h := range header {
-		if i == ti {
-			continue
-		}
-		if missing[i] > 0 {
-			p.missing[h] = missing[i]
-		}
-		if !numeric[i] && len(levels[i]) > 10 {
-			p.highCard = append(p.highCard, h)
-		}
-	}
-	if ti >= 0 && numeric[ti] && len(ys) > 2 {
-		p.targetNumeric = true
-		p.skew, p.targetMin = skewness(ys)
-	}
-	return p, nil
-}
-
-// skewness is the sample skewness (Fisher-Pearson, as pandas' skew) and min.
-func skewness(x []float64) (float64, float64) {
-	n := float64(len(x))
-	var mean, lo float64 = 0, math.Inf(1)
-	for _, v := range x {
-		mean += v
-		lo = math.Min(lo, v)
-	}
-	mean /= n
-	var m2, m3 float64
-	for _, v := range x {
-		d := v - mean
-		m2 += d * d
-		m3 += d * d * d
-	}
-	m2 /= n
-	m3 /= n
-	if m2 == 0 {
-		return 0, lo
-	}
-	g1 := m3 / math.Pow(m2, 1.5)
-	return g1 * math.Sqrt(n*(n-1)) / (n - 2), lo
 }
 
 // perturb moves a few numeric parameters by a random factor in [0.7, 1.4],

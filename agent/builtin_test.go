@@ -2,9 +2,7 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,32 +52,20 @@ func LoadRecipesForTest(t *testing.T, extra []string) ([]specs.Recipe, error) {
 	return specs.LoadRecipes(extra)
 }
 
-// builtinDir writes an experiment folder with a skewed target and missing
-// values, as the data view would.
-func builtinDir(t *testing.T) string {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
-	var b strings.Builder
-	b.WriteString("Id,Area,Rooms,Hood,y\n")
-	for i := 0; i < 60; i++ {
-		area := "NA"
-		if i%7 != 0 {
-			area = fmt.Sprint(500 + i*13)
-		}
-		fmt.Fprintf(&b, "%d,%s,%d,h%d,%.1f\n", i, area, i%5+1, i%13, math.Exp(float64(i%10)/2)*1000)
-	}
-	os.WriteFile(filepath.Join(dir, "data", "train.csv"), []byte(b.String()), 0o644)
-	return dir
+// skewedTrain is what the harness measures on a training part with a
+// skewed target (exp of i%10 / 2, times 1000, for 60 rows: pandas' skew
+// 1.452, min 1000), an Area column missing in 9 rows and a 13-level Hood.
+func skewedTrain() *TrainFacts {
+	return &TrainFacts{TargetNumeric: true, TargetSkew: 1.4519431536547471, TargetMin: 1000, Missing: map[string]int{"Area": 9}, HighCardinality: []string{"Hood"}}
 }
 
 func TestBuiltinProposesInOrderAndCitesEvidence(t *testing.T) {
-	dir := builtinDir(t)
 	p := &specs.Problem{Task: specs.Regression, Target: "y", Metric: specs.Metric{Name: "rmse", Direction: specs.Minimize}, Validation: specs.Validation{Kind: "kfold", Folds: 5}, FeatureResearch: true}
-	b, err := NewBuiltin(p, dir)
+	b, err := NewBuiltin(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := State{Problem: p, Next: 1}
+	s := State{Problem: p, Next: 1, Train: skewedTrain()}
 	var titles []string
 	// Play the strategist against itself: each trial scores a bit better
 	// than the one before, on every fold, so each is kept.
@@ -100,13 +86,12 @@ func TestBuiltinProposesInOrderAndCitesEvidence(t *testing.T) {
 			t.Errorf("log-target plan gives no evidence:\n%s", tr.Plan)
 		}
 		cv := 100 - float64(n)
-		s.Trials = append(s.Trials, TrialSummary{Number: n, Title: tr.Title, Tags: tr.Tags, Status: "kept", CV: cv, Folds: []float64{cv, cv, cv}})
-		s.Best = n
+		ts := TrialSummary{Number: n, Title: tr.Title, Tags: tr.Tags, Status: "kept", CV: cv, Folds: []float64{cv, cv, cv}}
 		if n == 3 {
-			os.MkdirAll(filepath.Join(dir, "trials", "003"), 0o755)
-			imp, _ := json.Marshal([]map[string]any{{"feature": "Area", "importance": 0.6, "numeric": true}, {"feature": "Hood", "importance": 0.3, "numeric": false}, {"feature": "Rooms", "importance": 0.1, "numeric": true}})
-			os.WriteFile(filepath.Join(dir, "trials", "003", "importance.json"), imp, 0o644)
+			ts.Importance = []FeatureImportance{{Feature: "Area", Importance: 0.6, Numeric: true}, {Feature: "Hood", Importance: 0.3}, {Feature: "Rooms", Importance: 0.1, Numeric: true}}
 		}
+		s.Trials = append(s.Trials, ts)
+		s.Best = n
 	}
 	// The families, strongest on tabular data first; then, the target being
 	// skewed, the three best families again on a log target.
@@ -138,14 +123,13 @@ func TestBuiltinProposesInOrderAndCitesEvidence(t *testing.T) {
 // TestBuiltinCellsCompile checks every recipe's cells are valid Python.
 func TestBuiltinCellsCompile(t *testing.T) {
 	py := repoPython(t)
-	dir := builtinDir(t)
 	for _, task := range []specs.Task{specs.Regression, specs.Binary} {
 		p := &specs.Problem{Task: task, Target: "y", Metric: specs.Metric{Name: "rmse"}, Validation: specs.Validation{Folds: 5}, FeatureResearch: true}
-		b, err := NewBuiltin(p, dir)
+		b, err := NewBuiltin(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := State{Problem: p}
+		s := State{Problem: p, Train: skewedTrain()}
 		for n := 1; n <= 10; n++ {
 			s.Next = n
 			tr, err := b.Propose(context.Background(), s)
@@ -193,13 +177,12 @@ func TestBuiltinFixGivesUpWithReason(t *testing.T) {
 // each scoring worse than the first family, and checks that no two trials
 // run the same configuration.
 func TestBuiltinNeverRepeatsAConfiguration(t *testing.T) {
-	dir := builtinDir(t)
 	p := &specs.Problem{Task: specs.Regression, Target: "y", Metric: specs.Metric{Name: "rmse", Direction: specs.Minimize}, Validation: specs.Validation{Folds: 3}, FeatureResearch: true}
-	b, err := NewBuiltin(p, dir)
+	b, err := NewBuiltin(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := State{Problem: p}
+	s := State{Problem: p, Train: skewedTrain()}
 	seen := map[string]int{}
 	for n := 1; n <= 40; n++ {
 		s.Next = n
@@ -225,13 +208,12 @@ func TestBuiltinNeverRepeatsAConfiguration(t *testing.T) {
 // TestBuiltinNoSeedBaggingOfASeedlessModel: when the best trial is a ridge
 // regression, refitting it with other seeds would change nothing.
 func TestBuiltinNoSeedBaggingOfASeedlessModel(t *testing.T) {
-	dir := builtinDir(t)
 	p := &specs.Problem{Task: specs.Regression, Target: "y", Metric: specs.Metric{Name: "rmse", Direction: specs.Minimize}, Validation: specs.Validation{Kind: "kfold", Folds: 5}}
-	b, err := NewBuiltin(p, dir)
+	b, err := NewBuiltin(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := State{Problem: p}
+	s := State{Problem: p, Train: skewedTrain()}
 	sawLinearMove := false
 	for n := 1; n <= 20; n++ {
 		s.Next = n

@@ -60,6 +60,7 @@ type Experiment struct {
 	p      *specs.Problem
 	metric Metric
 	data   *Data
+	train  *agent.TrainFacts // the training part's profile, for agents; nil when unreadable
 	j      *journal.Journal
 	unlock func() error
 	// The run's budget (runBudget): trials, running time and the agent's
@@ -241,6 +242,10 @@ func (x *Experiment) prepare() error {
 	if err != nil {
 		_, _ = x.emit(journal.Event{Type: journal.ExperimentFailed, Reason: err.Error()})
 		return err
+	}
+	if x.train, err = trainFacts(x.folder.Path(viewTrainFile), x.p.Target); err != nil {
+		// Evidence only: an agent that needs it proposes without.
+		x.opts.Log.Debug().Err(err).Msg("no training profile for agents")
 	}
 	start := journal.ExperimentStarted
 	if x.snap.Status != journal.StatusCreated {
@@ -529,12 +534,21 @@ func (x *Experiment) failProposal(err error) error {
 	return ferr
 }
 
-// State is what an agent sees: the problem and every trial the journal
-// knows, with CV scores only. Nothing in it is derived from the holdout.
+// State is what an agent sees: the problem, the training part's profile and
+// every trial the journal knows, with CV scores only and the feature
+// rankings trials handed back. Nothing in it is derived from the holdout.
 func (x *Experiment) State() agent.State {
+	s := x.state()
+	for i := range s.Trials {
+		s.Trials[i].Importance = x.folder.importanceOf(s.Trials[i].Number)
+	}
+	return s
+}
+
+func (x *Experiment) state() agent.State {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	s := agent.State{Problem: x.p, AgentsMD: x.opts.AgentsMD, Profile: x.opts.Profile, Next: x.next}
+	s := agent.State{Problem: x.p, AgentsMD: x.opts.AgentsMD, Profile: x.opts.Profile, Next: x.next, Train: x.train}
 	if x.snap.Best != nil {
 		s.Best = x.snap.Best.Trial
 	}

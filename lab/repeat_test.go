@@ -493,7 +493,7 @@ func loadBuiltin(ctx context.Context, t *testing.T, file, dir string) (*specs.Pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	ag, err := agent.NewBuiltin(p, dir)
+	ag, err := agent.NewBuiltin(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	var ag agent.Agent
 	switch kind {
 	case "builtin":
-		b, err := agent.NewBuiltin(p, dir)
+		b, err := agent.NewBuiltin(p)
 		if err != nil {
 			return err
 		}
