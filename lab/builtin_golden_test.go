@@ -34,9 +34,9 @@ type goldenScore struct {
 }
 
 // TestBuiltinScoresUnchanged runs the built-in strategist on a fixed toy
-// problem (same seeds, same folds) through baselines, every family, a blend
-// of earlier trials' saved predictions and feature research from their
-// importances, and compares every trial's title, status and scores with
+// problem (same seeds, same folds) through baselines, every family and
+// feature research (missing indicators, then interactions of the features
+// an earlier trial ranked strongest), and compares every trial's title, status and scores with
 // testdata/builtin_scores.json, recorded before the trial session replaced
 // the old cell loop. Run with -update to record them again.
 func TestBuiltinScoresUnchanged(t *testing.T) {
@@ -54,7 +54,7 @@ func TestBuiltinScoresUnchanged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	p, ag := loadBuiltin(ctx, t, file, dir)
-	snap, err := Run(ctx, Options{Dir: dir, Problem: p, Agent: ag, AgentName: "builtin", Spec: spec, Trials: 12, Log: zerolog.Nop()})
+	snap, err := Run(ctx, Options{Dir: dir, Problem: p, Agent: ag, AgentName: "builtin", Spec: spec, Trials: 10, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
