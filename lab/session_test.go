@@ -22,16 +22,18 @@ import (
 // its own agent name; cells appended and run one by one with their outputs
 // (text, results, images, exceptions) returned; a failing cell replaced in
 // place; Finish refused until predictions are handed back, then scored on
-// CV only; an abandoned trial; the trial budget refusing a fourth; and
-// Close leaving the session still open interrupted and the run paused.
+// CV only; an abandoned trial; a trial past its token budget; the trial
+// budget refusing a fifth; and Close leaving the session still open
+// interrupted and the run paused.
 func TestSessionsDrivenExternally(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kernels")
 	}
 	spec := testSpec(t)
 	dir, p := toyExperiment(t, 80)
-	p.Budget.Trials = 3
+	p.Budget.Trials = 4
 	p.Agent.FixAttempts = 1
+	p.Agent.MaxTokensPerTrial = 500
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	x, err := Open(ctx, Options{Dir: dir, Problem: p, AgentName: "mcp", Spec: spec, Workers: 2, Log: zerolog.Nop()})
@@ -115,12 +117,24 @@ func TestSessionsDrivenExternally(t *testing.T) {
 	if err := s3.Abandon(ctx, "nothing worth trying"); err != nil {
 		t.Fatal(err)
 	}
+	s4, err := x.Start(ctx, agent.TrialPlan{Title: "too talkative", Usage: agent.Usage{InputTokens: 300}}, SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s4.Spend(agent.Usage{InputTokens: 150, OutputTokens: 40}); err != nil {
+		t.Fatalf("450 of 500 tokens: %v", err)
+	}
+	err = s4.Spend(agent.Usage{OutputTokens: 100})
+	var ended *agent.EndedError
+	if !errors.As(err, &ended) || !errors.Is(err, agent.ErrTrialBudget) || ended.Status != "failed" {
+		t.Errorf("550 of 500 tokens: %v, want the trial ended on agent.ErrTrialBudget", err)
+	}
 	if _, err := x.Start(ctx, agent.TrialPlan{Title: "one too many"}, SessionOptions{}); !errors.Is(err, ErrBudgetSpent) {
-		t.Errorf("a fourth trial on a budget of 3 (2 done, 1 running): %v, want ErrBudgetSpent", err)
+		t.Errorf("a fifth trial on a budget of 4 (3 done, 1 running): %v, want ErrBudgetSpent", err)
 	}
 	st := x.State()
-	if len(st.Trials) != 3 || st.Trials[0].CV != out.CV || st.Best != 1 {
-		t.Errorf("state %+v, want the three trials with trial 1 best", st.Trials)
+	if len(st.Trials) != 4 || st.Trials[0].CV != out.CV || st.Best != 1 {
+		t.Errorf("state %+v, want the four trials with trial 1 best", st.Trials)
 	}
 	snap, err := x.Close()
 	if err != nil {
@@ -129,13 +143,16 @@ func TestSessionsDrivenExternally(t *testing.T) {
 	if snap.Status != journal.StatusPaused {
 		t.Errorf("status %s after Close, want paused", snap.Status)
 	}
-	for n, want := range map[int]string{1: "kept", 2: "interrupted", 3: "failed"} {
+	for n, want := range map[int]string{1: "kept", 2: "interrupted", 3: "failed", 4: "failed"} {
 		if row, _ := snap.Trial(n); row.Status != want {
 			t.Errorf("trial %d is %s (%s), want %s", n, row.Status, row.Reason, want)
 		}
 	}
 	if row, _ := snap.Trial(3); row.Reason != "nothing worth trying" {
 		t.Errorf("trial 3's reason %q, want the agent's", row.Reason)
+	}
+	if row, _ := snap.Trial(4); !strings.Contains(row.Reason, "maxTokensPerTrial") || row.Usage == nil || row.Usage.InputTokens+row.Usage.OutputTokens != 590 {
+		t.Errorf("trial 4: %q, usage %+v; want it failed on its token budget with the 590 tokens it spent", row.Reason, row.Usage)
 	}
 	if _, err := s2.RunCell(ctx, "1"); !errors.Is(err, agent.ErrTrialEnded) {
 		t.Errorf("RunCell on an interrupted session: %v, want ErrTrialEnded", err)
