@@ -36,9 +36,6 @@ type Options struct {
 	Trials  int
 	Time    time.Duration
 	Workers int // trials at once; default 1
-	// CellsPerTrial bounds the cells one trial may run; 0 means
-	// DefaultCellsPerTrial.
-	CellsPerTrial int
 	// AgentsMD is the rendered AGENTS.md, written to the folder on start;
 	// Profile is the data profile agents see.
 	AgentsMD string

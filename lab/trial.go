@@ -18,6 +18,7 @@ import (
 	"trialbook/journal"
 	"trialbook/kernel"
 	"trialbook/runner"
+	"trialbook/specs"
 )
 
 // Cell metadata keys the harness writes.
@@ -26,10 +27,6 @@ const (
 	roleSet  = "setup"
 	roleCell = "agent"
 )
-
-// DefaultCellsPerTrial bounds the cells one trial may run when
-// Options.CellsPerTrial is 0.
-const DefaultCellsPerTrial = 40
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 
@@ -233,12 +230,12 @@ func (s *Session) RunCell(ctx context.Context, code string) (agent.CellResult, e
 	if err := s.check(); err != nil {
 		return agent.CellResult{}, err
 	}
-	max := s.x.opts.CellsPerTrial
+	max := s.x.p.Budget.CellsPerTrial
 	if max == 0 {
-		max = DefaultCellsPerTrial
+		max = specs.DefaultCellsPerTrial
 	}
 	if len(s.cells) >= max {
-		return agent.CellResult{}, fmt.Errorf("the trial has run its %d cells (the cells-per-trial budget); finish or abandon it", max)
+		return agent.CellResult{}, fmt.Errorf("the trial has run its %d cells (cellsPerTrial); finish or abandon it", max)
 	}
 	c := ipynb.NewCodeCell(code)
 	c.Metadata[metaKey] = map[string]any{"role": roleCell, "index": len(s.cells)}

@@ -448,6 +448,9 @@ func budgetSection(p *Problem) string {
 	writeLimit("Total time", p.Budget.Time, "the experiment stops proposing trials after it.")
 	writeLimit("Time per trial", p.Budget.TrialTime, "a trial still running then is interrupted and counts as failed.")
 	writeLimit("Time per cell", p.Budget.CellTime, "a cell still running then is interrupted; size models and searches to fit.")
+	if n := p.Budget.CellsPerTrial; n > 0 && n != DefaultCellsPerTrial {
+		fmt.Fprintf(&b, "- Cells per trial: at most %d.\n", n)
+	}
 	if p.Budget.Time == 0 && p.Budget.TrialTime == 0 && p.Budget.CellTime == 0 {
 		b.WriteString("- No time limits are set, but prefer trials that finish in minutes.\n")
 	}

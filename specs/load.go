@@ -27,12 +27,13 @@ const autoClassification Task = "classification"
 // Defaults a problem gets for what it does not say; lib/trialbook.libsonnet
 // uses the same values and a test keeps them equal.
 const (
-	DefaultSeed        = 42
-	DefaultHoldout     = 0.2
-	DefaultFolds       = 5
-	DefaultTrials      = 20
-	DefaultAgent       = "builtin"
-	DefaultFixAttempts = 3
+	DefaultSeed          = 42
+	DefaultHoldout       = 0.2
+	DefaultCellsPerTrial = 40
+	DefaultFolds         = 5
+	DefaultTrials        = 20
+	DefaultAgent         = "builtin"
+	DefaultFixAttempts   = 3
 )
 
 // LoadOptions tunes how a problem file is evaluated.
@@ -186,7 +187,7 @@ type checker struct {
 // topFields are the fields a problem may have, in the order they are checked.
 func topFields() []string {
 	return []string{"name", "task", "data", "target", "metric", "validation", "holdout", "seed",
-		"trials", "time", "trialTime", "cellTime", "features", "kernel", "agent",
+		"trials", "time", "trialTime", "cellTime", "cellsPerTrial", "features", "kernel", "agent",
 		"featureResearch", "explain", "context", "recipes", "agentsMd"}
 }
 
@@ -214,6 +215,10 @@ func (c *checker) problem(obj map[string]any) *Problem {
 	p.Budget.Time = c.duration(obj, "", "time")
 	p.Budget.TrialTime = c.duration(obj, "", "trialTime")
 	p.Budget.CellTime = c.duration(obj, "", "cellTime")
+	p.Budget.CellsPerTrial = int(c.integer(obj, "", "cellsPerTrial", DefaultCellsPerTrial))
+	if p.Budget.CellsPerTrial < 1 {
+		c.issues.add("cellsPerTrial", "%d is not a budget; want a whole number of cells ≥ 1", p.Budget.CellsPerTrial)
+	}
 	p.Features = c.features(obj)
 	p.Kernel = c.kernel(obj)
 	p.Agent = c.agent(obj)

@@ -76,7 +76,7 @@ func TestLoadGoodProblems(t *testing.T) {
 			Metric:     Metric{"mae", Minimize},
 			Validation: Validation{Kind: "kfold", Folds: 5},
 			Holdout:    0.2, Seed: 7,
-			Budget:   Budget{Trials: 12, Time: 90 * time.Minute, TrialTime: 10 * time.Minute, CellTime: 2 * time.Minute},
+			Budget:   Budget{Trials: 12, Time: 90 * time.Minute, TrialTime: 10 * time.Minute, CellTime: 2 * time.Minute, CellsPerTrial: 25},
 			Features: Features{Exclude: []string{"churn", "plan"}, IDs: []string{"id"}},
 			Agent:    Agent{Kind: "builtin", FixAttempts: 3},
 			Context:  "A row is a customer; spend is in EUR per month.",

@@ -99,6 +99,9 @@ type Budget struct {
 	Time      time.Duration `json:"time"`
 	TrialTime time.Duration `json:"trialTime"`
 	CellTime  time.Duration `json:"cellTime"`
+	// CellsPerTrial bounds the cells one trial may run (its session
+	// refuses more).
+	CellsPerTrial int `json:"cellsPerTrial"`
 }
 
 // Features says which columns trials may use.

@@ -59,8 +59,9 @@
 
   // Budgets, as a mixin: tb.regression + tb.budget(trials=50, time='2h') { ... }.
   // Durations are Go duration strings: '90s', '30m', '1h30m'.
-  budget(trials=null, time=null, trialTime=null, cellTime=null)::
+  budget(trials=null, time=null, trialTime=null, cellTime=null, cellsPerTrial=null)::
     (if trials != null then { trials: trials } else {})
+    + (if cellsPerTrial != null then { cellsPerTrial: cellsPerTrial } else {})
     + (if time != null then { time: time } else {})
     + (if trialTime != null then { trialTime: trialTime } else {})
     + (if cellTime != null then { cellTime: cellTime } else {}),

@@ -1,6 +1,6 @@
 local tb = import 'trialbook.libsonnet';
 
-tb.regression + tb.budget(time='1h30m', trialTime='10m', cellTime='2m') {
+tb.regression + tb.budget(time='1h30m', trialTime='10m', cellTime='2m', cellsPerTrial=25) {
   data: '../data/small.csv',
   target: 'spend',
   metric: 'mae',
