@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -11,10 +12,24 @@ import (
 	"strings"
 
 	"trialbook/agent"
+	"trialbook/specs"
 )
 
 // Evidence for agents, measured by the harness so that no agent reads the
 // folder: the training part's profile and each trial's feature ranking.
+
+// ProfileView profiles what agents get of the data: the data view's
+// training part (prepared first if need be), never the holdout rows, whose
+// labels would otherwise shape the target's summary that AGENTS.md shows.
+func ProfileView(ctx context.Context, p *specs.Problem, dir string) (*specs.Profile, error) {
+	if _, err := PrepareData(p, dir); err != nil {
+		return nil, err
+	}
+	return specs.ProfileFile(ctx, Folder{dir}.Path(viewTrainFile), specs.ProfileOptions{
+		Target: p.Target, Task: p.Task, Features: p.Features,
+		Group: p.Validation.Group, Time: p.Validation.Time,
+	})
+}
 
 // importanceOf is the ranking trial n handed back, nil when none.
 func (f Folder) importanceOf(n int) []agent.FeatureImportance {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -54,5 +55,34 @@ print(json.dumps({"skew": df.y.skew(), "min": df.y.min(),
 	}
 	if fmt.Sprint(got.Missing) != fmt.Sprint(want.Missing) || !slices.Equal(got.HighCardinality, want.High) {
 		t.Errorf("missing %v, high cardinality %v; pandas says %v, %v", got.Missing, got.HighCardinality, want.Missing, want.High)
+	}
+}
+
+// TestProfileViewLeavesTheHoldoutOut checks that the profile agents get
+// (AGENTS.md's) counts and summarises the training part only: its target
+// mean is the training labels' mean, not the whole file's.
+func TestProfileViewLeavesTheHoldoutOut(t *testing.T) {
+	dir, p := toyExperiment(t, 120)
+	prof, err := ProfileView(context.Background(), p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadData(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := prof.Rows, int64(d.View.Rows); got != want {
+		t.Errorf("profile of %d rows, want the %d training rows (of %d with the holdout)", got, want, d.View.Rows+d.View.HoldoutRows)
+	}
+	mean := func(v []float64) float64 {
+		s := 0.0
+		for _, x := range v {
+			s += x
+		}
+		return s / float64(len(v))
+	}
+	all := mean(append(slices.Clone(d.Train.Values), d.Holdout.Values...))
+	if prof.Target.Summary == nil || math.Abs(prof.Target.Summary.Mean-mean(d.Train.Values)) > 1e-6 || math.Abs(prof.Target.Summary.Mean-all) < 1e-9 {
+		t.Errorf("target summary %+v; want the training mean %v, not the whole file's %v", prof.Target.Summary, mean(d.Train.Values), all)
 	}
 }

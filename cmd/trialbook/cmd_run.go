@@ -89,9 +89,14 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	prof, err := specs.ProfileData(ctx, p)
+	// Agents are shown the training part only: the holdout's labels stay
+	// out of the target's summary. A view that cannot be prepared fails the
+	// run below, in the journal; the whole file is profiled meanwhile.
+	prof, err := lab.ProfileView(ctx, p, dir)
 	if err != nil {
-		return err
+		if prof, err = specs.ProfileData(ctx, p); err != nil {
+			return err
+		}
 	}
 	md, err := specs.RenderAgentsMD(p, prof)
 	if err != nil {
