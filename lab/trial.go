@@ -323,8 +323,10 @@ func (s *Session) Finish(ctx context.Context) (agent.Outcome, error) {
 	if _, err := x.emit(journal.Event{Type: journal.TrialFinished, Trial: s.n, Score: score, Duration: journal.Duration(time.Since(s.started)), Usage: usage(s.spent)}); err != nil {
 		return agent.Outcome{}, s.broken(err)
 	}
-	s.close()
+	// Decided before the session lets its slot go, so that the trial is
+	// counted done before it stops being counted as running.
 	ev, err := x.decide(s.n, score)
+	s.close()
 	if err != nil {
 		return agent.Outcome{}, err
 	}
