@@ -29,7 +29,7 @@ import (
 
 const (
 	// DefaultMaxFolds is how many experiments' folds are kept at most.
-	DefaultMaxFolds = 200
+	DefaultMaxFolds = 100
 	// DefaultFoldIdle is how long a fold nobody asks about is kept.
 	DefaultFoldIdle = 10 * time.Minute
 	// feedRing is how many recent events an experiment's websockets share;
@@ -54,6 +54,8 @@ type store struct {
 	listing  *listing      // the last refresh's
 	listedAt int64         // the number of the refresh that made listing
 	walk     *walk         // the last walk of the root; refreshes use it while valid
+	watch    *dirWatch     // the folders the walk looked at; nil: none (look at everything)
+	watching bool          // watch was tried (it stays nil where there are no notifications)
 }
 
 // walk is what a walk of the root found.
@@ -85,6 +87,7 @@ type entry struct {
 	feed   *feed           // the websockets following it, if any
 	view   cachedJSON      // the last View answered
 	row    cachedRow       // the last list row
+	pid    int             // the live process holding the folder's lock at the last list, 0 if none
 }
 
 // stamp is what a stat of the journal says.
@@ -373,7 +376,7 @@ func (x *store) follow(e *entry, fn func(*fold) error) (*follower, error) {
 	if e.feed == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		e.feed = &feed{id: e.id, stop: cancel, from: e.fold.snap.Seq, changed: make(chan struct{})}
-		go x.watch(ctx, e)
+		go x.followJournal(ctx, e)
 	}
 	fd := e.feed
 	fd.subs++
@@ -384,8 +387,8 @@ func (x *store) follow(e *entry, fn func(*fold) error) (*follower, error) {
 	return &follower{x: x, e: e, fd: fd}, nil
 }
 
-// watch reads e's journal whenever it may have grown, until ctx ends.
-func (x *store) watch(ctx context.Context, e *entry) {
+// followJournal reads e's journal whenever it may have grown, until ctx ends.
+func (x *store) followJournal(ctx context.Context, e *entry) {
 	for range journal.Watch(ctx, e.path) {
 		e.mu.Lock()
 		made := x.current(e)
@@ -486,7 +489,12 @@ func (s *Server) list(ctx context.Context) (*listing, error) {
 // each one's summary up to date (a stat of its journal when nothing changed)
 // and encodes the list, reusing prev's encoding when no row changed.
 func (s *Server) refreshList(ctx context.Context, prev *listing) (*listing, error) {
-	w, err := s.experiments()
+	x := s.store
+	touched, entries, all := map[string]bool(nil), map[string]bool(nil), true
+	if x.watch != nil {
+		touched, entries, all = x.watch.changed()
+	}
+	w, err := s.experiments(entries, all)
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +507,8 @@ func (s *Server) refreshList(ctx context.Context, prev *listing) (*listing, erro
 			row, _ = json.Marshal(Summary{ID: f.id, Name: filepath.Base(f.dir), Status: journal.StatusCreated, Error: f.err.Error()})
 		} else {
 			seen[f.dir] = true
-			row = s.listRow(ctx, s.store.entryFor(f.id, f.dir))
+			dirty := all || touched[f.dir] || touched[filepath.Join(f.dir, ".trialbook")]
+			row = s.listRow(ctx, s.store.entryFor(f.id, f.dir), dirty)
 		}
 		changed = changed || string(row) != string(prev.rows[i])
 		rows = append(rows, row)
@@ -540,15 +549,47 @@ func joinRows(head []byte, rows [][]byte, end string) []byte {
 }
 
 // experiments is the last walk of the root while it would find the same
-// experiments (walkValid), else a new one. Only list refreshes call it, one at
-// a time.
-func (s *Server) experiments() (*walk, error) {
+// experiments, else a new one: with a watch, while no folder it looked at
+// gained or lost an entry (entries; all: anything may have); without one,
+// while walkValid says so. Only list refreshes call it, one at a time.
+func (s *Server) experiments(entries map[string]bool, all bool) (*walk, error) {
 	x := s.store
-	if w := x.walk; w != nil && walkValid(w.looked, w.at) {
-		return w, nil
+	if w := x.walk; w != nil {
+		valid := !all
+		if x.watch == nil {
+			valid = walkValid(w.looked, w.at)
+		}
+		for dir := range entries {
+			if _, ok := w.looked[dir]; ok {
+				valid = false
+				break
+			}
+		}
+		if valid {
+			return w, nil
+		}
+	}
+	if !x.watching {
+		x.watching = true
+		x.watch = newDirWatch()
+	}
+	// Each folder is watched before it is read, so nothing that changes it
+	// after goes unseen.
+	look := func(dir string) {
+		if x.watch == nil {
+			return
+		}
+		err := x.watch.add(dir)
+		if err == nil {
+			err = x.watch.add(filepath.Join(dir, ".trialbook")) // the lock and the summary
+		}
+		if err != nil { // out of watches: look at everything from now on
+			x.watch.close()
+			x.watch = nil
+		}
 	}
 	at := time.Now()
-	ids, looked, err := findExperiments(s.root)
+	ids, looked, err := findExperiments(s.root, look)
 	if err != nil {
 		return nil, err
 	}
@@ -579,9 +620,17 @@ func (s *Server) scannedDir(id string) (string, error) {
 
 // listRow is e's row of the list, encoded; the encoding is kept while the
 // row does not change.
-func (s *Server) listRow(ctx context.Context, e *entry) []byte {
-	live, _, _ := journal.Locked(e.dir)
+func (s *Server) listRow(ctx context.Context, e *entry, dirty bool) []byte {
 	e.mu.Lock()
+	if !dirty && e.row.b != nil && e.pid == 0 {
+		// Nothing in its folder changed, and no process held it: as it was.
+		defer e.mu.Unlock()
+		return e.row.b
+	}
+	e.mu.Unlock()
+	live, pid, _ := journal.Locked(e.dir)
+	e.mu.Lock()
+	e.pid = pid
 	made := s.store.summarise(e)
 	sum := e.summary()
 	e.mu.Unlock()
@@ -602,6 +651,25 @@ func (s *Server) listRow(ctx context.Context, e *entry) []byte {
 		e.row = cachedRow{sum: sum, b: b}
 	}
 	return e.row.b
+}
+
+// Close lets go of what the server holds for list refreshes (its folder
+// watch); Serve calls it as it returns.
+func (s *Server) Close() {
+	x := s.store
+	x.listMu.Lock()
+	defer x.listMu.Unlock()
+	for x.running != nil {
+		wait := x.running
+		x.listMu.Unlock()
+		<-wait
+		x.listMu.Lock()
+	}
+	if x.watch != nil {
+		x.watch.close()
+		x.watch = nil
+	}
+	x.watching = true // no new watch
 }
 
 // summary is e's row of the list, less what the bridge adds (Live, and the

@@ -131,7 +131,17 @@ func (e *env) list() map[string]Summary {
 }
 
 func TestListNoticesNewGrownAndDeletedExperiments(t *testing.T) {
+	t.Run("watched", func(t *testing.T) { testListNotices(t, true) })
+	// Where the OS gives no notifications: every refresh looks at every
+	// experiment, and walks again while a folder changed lately.
+	t.Run("unwatched", func(t *testing.T) { testListNotices(t, false) })
+}
+
+func testListNotices(t *testing.T, watched bool) {
 	e := newEnv(t, Options{})
+	if !watched {
+		e.srv.store.watching = true // as if none could be had
+	}
 	e.experiment("a", "three-trials")
 	if l := e.list(); len(l) != 1 || l["a"].Seq != 39 {
 		t.Fatalf("list = %+v", l)
@@ -172,6 +182,9 @@ func TestListNoticesNewGrownAndDeletedExperiments(t *testing.T) {
 	}
 	if l := e.list(); len(l) != 2 || l["a"].ID != "" {
 		t.Errorf("after deleting a: %+v", l)
+	}
+	if got := e.srv.store.watch != nil; got != watched {
+		t.Errorf("watching %v, want %v", got, watched)
 	}
 	if r := e.do("GET", "/api/experiments/a", "", nil); r.status != 404 {
 		t.Errorf("snapshot of a deleted experiment: %d %s", r.status, r.body)
