@@ -152,26 +152,23 @@ func (x *store) current(e *entry) (made bool) {
 		e.used = time.Now()
 	}
 	f := e.fold
-	if f.err == nil {
-		err := f.read(e.feed)
-		if errors.Is(err, journal.ErrReplaced) {
-			// What was folded is no longer the journal's start: fold it
-			// again, and end the websockets (they reconnect and get the new
-			// snapshot).
-			if e.feed != nil {
-				e.feed.fail(err)
-				e.feed = nil
-			}
-			e.fold, made = newFold(e.path), true
-			f = e.fold
-			err = f.read(nil)
+	// Read even after an error: the tail stays at a bad line and says so
+	// again, unless the journal was replaced (fixed) since.
+	err := f.read(e.feed)
+	if errors.Is(err, journal.ErrReplaced) {
+		// What was folded is no longer the journal's start: fold it again,
+		// and end the websockets (they reconnect and get the new snapshot).
+		if e.feed != nil {
+			e.feed.fail(err)
+			e.feed = nil
 		}
-		if err != nil {
-			f.err = err
-			if e.feed != nil {
-				e.feed.fail(err)
-			}
-		}
+		e.fold, made = newFold(e.path), true
+		f = e.fold
+		err = f.read(nil)
+	}
+	f.err = err
+	if err != nil && e.feed != nil {
+		e.feed.fail(err)
 	}
 	e.sum, e.sumErr = f.snap.Summary(f.tail.Offset()), ""
 	if f.err != nil {
@@ -440,9 +437,16 @@ func (f *follower) after(seq int64) ([]fedEvent, <-chan struct{}, error) {
 
 // listing is one refresh of the experiment list, encoded.
 type listing struct {
-	rows [][]byte
-	body []byte // the answer to GET /api/experiments
-	ws   []byte // the websocket's "experiments" message
+	rows   [][]byte
+	body   []byte // the answer to GET /api/experiments
+	wsOnce sync.Once
+	ws     []byte // the websocket's "experiments" message, made when first asked for
+}
+
+// message is the list websocket's "experiments" message.
+func (l *listing) message() []byte {
+	l.wsOnce.Do(func() { l.ws = joinRows([]byte(`{"kind":"experiments","experiments":`), l.rows, "}") })
+	return l.ws
 }
 
 // list returns the experiment list from a refresh that started after the
@@ -528,7 +532,6 @@ func (s *Server) refreshList(ctx context.Context, prev *listing) (*listing, erro
 	l := &listing{rows: rows}
 	root, _ := json.Marshal(s.root)
 	l.body = joinRows([]byte(`{"root":`+string(root)+`,"experiments":`), rows, "}\n")
-	l.ws = joinRows([]byte(`{"kind":"experiments","experiments":`), rows, "}")
 	return l, nil
 }
 

@@ -115,6 +115,31 @@ func TestAReplacedJournalIsFoldedAgain(t *testing.T) {
 	e.checkAgainstFold("hp", 1)
 }
 
+func TestABrokenJournalFixedByReplacingItIsServedAgain(t *testing.T) {
+	e := newEnv(t, Options{})
+	dir := e.experiment("hp", "three-trials")
+	good, err := os.ReadFile(filepath.Join(dir, journalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(filepath.Join(dir, journalName), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("not json\n")
+	f.Close()
+	for range 2 { // and again from the cache
+		if r := e.do("GET", "/api/experiments/hp", "", nil); r.status != 422 {
+			t.Fatalf("broken journal: %d %s", r.status, r.body)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "fixed.jsonl"), string(good))
+	if err := os.Rename(filepath.Join(dir, "fixed.jsonl"), filepath.Join(dir, journalName)); err != nil {
+		t.Fatal(err)
+	}
+	e.checkAgainstFold("hp", 1)
+	if l := e.list(); l["hp"].Error != "" || l["hp"].Seq != 39 {
+		t.Errorf("list row after the fix: %+v", l["hp"])
+	}
+}
+
 type listed struct {
 	Experiments []Summary `json:"experiments"`
 }
