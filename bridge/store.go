@@ -285,7 +285,7 @@ func (x *store) summarise(e *entry) (made bool) {
 	return x.current(e)
 }
 
-// snapshot answers a request for an experiment's fold: fn runs with it
+// withFold answers a request about an experiment: fn runs with its fold
 // current and e.mu held.
 func (x *store) withFold(e *entry, fn func(*fold) error) error {
 	e.mu.Lock()
