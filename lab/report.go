@@ -175,6 +175,7 @@ type reportData struct {
 	Best      *reportTrial      `json:"best"`
 	Ensemble  *reportEnsemble   `json:"ensemble"`
 	Predict   reportPredict     `json:"predict"`
+	Holdout   *reportHoldout    `json:"holdout"`
 	Features  *featureResearch  `json:"features,omitempty"`
 	Explain   *reportExplain    `json:"explain,omitempty"`
 	Artifacts map[string]string `json:"artifacts"` // data view files the cells read
@@ -356,6 +357,7 @@ func gatherReport(dir string, p *specs.Problem, events []journal.Event, snap *jo
 			d.Predict.Trials = append(d.Predict.Trials, reportWeight{Trial: w.Trial, Title: title(w.Trial), Weight: w.Weight, CV: cvOf(w.Trial)})
 		}
 	}
+	d.Holdout = gatherHoldout(dir, view, events, snap, res.Predict, predictErr, d.Trials)
 	if d.Problem.FeatureResearch {
 		d.Features = researchFeatures(events, snap, byTrial, dir)
 	}
