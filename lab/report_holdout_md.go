@@ -95,6 +95,21 @@ func holdoutFiles(h *reportHoldout) string {
 	return strings.Join(files, ", ")
 }
 
+// extremes returns the items of xs (not empty) with the smallest and the
+// largest key, the first of ties.
+func extremes[T any](xs []T, key func(T) float64) (lo, hi T) {
+	lo, hi = xs[0], xs[0]
+	for _, x := range xs[1:] {
+		if key(x) < key(lo) {
+			lo = x
+		}
+		if key(x) > key(hi) {
+			hi = x
+		}
+	}
+	return lo, hi
+}
+
 func g4(v float64) string { return fmt.Sprintf("%.4g", v) }
 
 func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
@@ -213,16 +228,7 @@ func multiConfusionReading(x holdoutModel) string {
 }
 
 func perClassReading(x holdoutModel) string {
-	pc := x.Multiclass.PerClass
-	lo, hi := pc[0], pc[0]
-	for _, c := range pc {
-		if c.F1 < lo.F1 {
-			lo = c
-		}
-		if c.F1 > hi.F1 {
-			hi = c
-		}
-	}
+	lo, hi := extremes(x.Multiclass.PerClass, func(c classScores) float64 { return c.F1 })
 	return fmt.Sprintf("*Reading:* the hardest class is class %v (F1 %s: precision %s, recall %s over %d rows); the easiest is class %v (F1 %s).",
 		lo.Class, g4(lo.F1), g4(lo.Precision), g4(lo.Recall), lo.Support, hi.Class, g4(hi.F1))
 }
@@ -283,16 +289,7 @@ func residualHistReading(x holdoutModel) string {
 }
 
 func decilesReading(d *reportData, x holdoutModel) string {
-	ds := x.Regression.Deciles
-	lo, hi := ds[0], ds[0]
-	for _, v := range ds {
-		if v.MAE < lo.MAE {
-			lo = v
-		}
-		if v.MAE > hi.MAE {
-			hi = v
-		}
-	}
+	lo, hi := extremes(x.Regression.Deciles, func(d decileError) float64 { return d.MAE })
 	return fmt.Sprintf("*Reading:* the error is largest in tenth %d of the target (%s %s to %s: mean absolute error %s) and smallest in tenth %d (%s to %s: %s).",
 		hi.Decile, d.Problem.Target, g4(hi.Lo), g4(hi.Hi), g4(hi.MAE), lo.Decile, g4(lo.Lo), g4(lo.Hi), g4(lo.MAE))
 }
