@@ -548,3 +548,33 @@ print(json.dumps({"AP": skm.average_precision_score(y, p), "Threshold": float(th
 		t.Errorf("quantiles %v %v, numpy %v %v", q5, q95, want.Q05, want.Q95)
 	}
 }
+
+// TestHoldoutDisabled: without sealed rows or without a kept trial the
+// section says why, and the explainability cells load the labels
+// themselves.
+func TestHoldoutDisabled(t *testing.T) {
+	snap := journal.Snapshot{Problem: &journal.ProblemSummary{Metric: "rmse"}}
+	cases := []struct {
+		rows int
+		want string
+	}{
+		{0, "seals no holdout"},
+		{10, "no trial has been kept yet"},
+	}
+	for _, c := range cases {
+		d := &Data{View: View{Task: specs.Regression, HoldoutRows: c.rows}}
+		h := gatherHoldout(t.TempDir(), d, nil, &snap, PredictModel{}, errors.New("no model"), nil)
+		if !strings.Contains(h.Disabled, c.want) || len(h.Models) != 0 {
+			t.Errorf("%d holdout rows: disabled %q, %d models; want %q", c.rows, h.Disabled, len(h.Models), c.want)
+		}
+		rd := &reportData{Holdout: h, Explain: &reportExplain{Members: []reportMember{{Trial: 1, Weight: 1, Model: "trials/001/model.pkl"}}}}
+		nb := reportNotebook(rd, nil)
+		var src strings.Builder
+		for _, cell := range nb.Cells {
+			src.WriteString(cell.Source + "\n")
+		}
+		if s := src.String(); !strings.Contains(s, HoldoutHeading+"\n\nNot available: "+h.Disabled) || !strings.Contains(s, "y_hold = np.asarray(") {
+			t.Errorf("%d holdout rows: the notebook does not say why or does not load the labels for explainability:\n%s", c.rows, s)
+		}
+	}
+}
