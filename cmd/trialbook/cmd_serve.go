@@ -84,6 +84,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		Hosts:        []string{host},
 		Controller:   &serveController{Processes: &bridge.Processes{Exe: exe}},
 		Describe:     describeProblem,
+		Inspector:    labInspector{},
 		Log:          &logger,
 	})
 	if err != nil {
