@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-		"sort"
+	"sort"
 	"strings"
 
 	"trialbook/ipynb"
@@ -35,7 +35,7 @@ type TrialCells struct {
 	Notebook string `json:"notebook"` // relative to the experiment folder
 	// Written is false while the notebook does not exist yet (a trial only
 	// proposed): Cells is then empty.
-	Written bool          `json:"written"`
+	Written bool           `json:"written"`
 	Cells   []NotebookCell `json:"cells"`
 }
 
