@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -162,13 +161,4 @@ func clipped(o CompactOutput, text string) CompactOutput {
 	o.Text = tail(text, compactTextBytes)
 	o.Truncated = len(o.Text) < len(text)
 	return o
-}
-
-// ReadExperimentEvents reads the journal of the experiment folder dir.
-func ReadExperimentEvents(dir string) ([]journal.Event, error) {
-	events, err := journal.ReadFile(filepath.Join(dir, JournalFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no %s yet", dir, JournalFile)
-	}
-	return events, err
 }
