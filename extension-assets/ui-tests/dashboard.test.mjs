@@ -26,8 +26,10 @@ function api(path, init = {}) {
   return fetch(`${serveUrl}${path}`, { ...init, headers: { Authorization: `token ${serveToken}`, ...(init.headers ?? {}) } });
 }
 
+/** The page, and the dashboard tab alone (what extension-assets/docs shows). */
 async function shot(name) {
-  await page.screenshot({ path: join(H.artifacts, `dashboard-${name}.png`) });
+  await page.screenshot({ path: join(H.artifacts, `dashboard-${name}-page.png`) });
+  await page.locator('.jp-MainAreaWidget:visible').screenshot({ path: join(H.artifacts, `dashboard-${name}.png`) });
 }
 
 const panel = () => page.locator('#trialbook-panel');
@@ -379,6 +381,15 @@ test('dark theme: every view', async () => {
   await dash().getByRole('button', { name: /^Compare selected/ }).click();
   await dash().locator('[data-tb="cv-A"]').waitFor({ timeout: 30000 });
   await shot('compare-dark');
+
+  // JupyterLab's high-contrast theme: the same variables, so the same view.
+  H.setTheme(userSettings, 'JupyterLab Dark High Contrast');
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.jpThemeName === 'JupyterLab Dark High Contrast', null, { timeout: 60000 });
+  await page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: 'Trialbook: diabetes' }).click();
+  await rowsOf().first().waitFor({ timeout: 60000 });
+  await shot('overview-high-contrast');
+  H.setTheme(userSettings, 'JupyterLab Light');
 });
 
 test('the dashboard raised no errors in the page', () => {
