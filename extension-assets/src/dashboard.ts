@@ -86,6 +86,11 @@ export class DashboardWidget extends Widget {
     } else if (v.view === 'compare' && (about(v.a) || about(v.b))) {
       this._later(() => this._loadCompare(v.a, v.b));
     }
+    // Cell and kernel events change nothing the dashboard draws from the
+    // journal (a trial's cells come from its notebook, reloaded above).
+    if (e && (e.type.startsWith('cell.') || e.type.startsWith('kernel.'))) {
+      return;
+    }
     if (this._frame === undefined) {
       this._frame = requestAnimationFrame(() => {
         this._frame = undefined;
@@ -149,7 +154,9 @@ export class DashboardWidget extends Widget {
     if (keep) {
       this._body.querySelector<HTMLElement>(`[data-focus="${CSS.escape(keep)}"]`)?.focus({ preventScroll: true });
     }
-    this._body.scrollTop = moved ? 0 : scroll;
+    if (moved || this._body.scrollTop !== scroll) {
+      this._body.scrollTop = moved ? 0 : scroll;
+    }
   }
 
   private _nav = h('div', { className: 'tb-DashNav', role: 'tablist', 'aria-label': 'Dashboard views' });
@@ -262,6 +269,7 @@ export class DashboardWidget extends Widget {
   }
 
   private _sort: { key: SortKey; asc: boolean } = { key: 'cv', asc: true };
+  private _rowCache = new Map<number, { sig: string; el: HTMLElement }>();
   private _selected = new Set<number>();
 
   private _renderOverview(snap: Snapshot): HTMLElement {
@@ -378,7 +386,14 @@ export class DashboardWidget extends Widget {
             rows.map(r => {
               const family = index.trials.get(r.trial)?.tags.family ?? '';
               const w = weights[String(r.trial)];
-              return h(
+              // A row whose data did not change is reused: a live event
+              // redraws the one or two rows it is about, not all of them.
+              const sig = JSON.stringify([r, family, w, r.trial === best, this._selected.has(r.trial)]);
+              const cached = this._rowCache.get(r.trial);
+              if (cached && cached.sig === sig) {
+                return cached.el;
+              }
+              const el = h(
                 'tr',
                 {
                   tabindex: 0,
@@ -443,6 +458,8 @@ export class DashboardWidget extends Widget {
                 h('td', { 'data-value': r.usage ? String(r.usage.costUSD ?? 0) : '' }, r.usage ? formatCost(r.usage.costUSD ?? 0) : '—'),
                 h('td', {}, r.agent ?? '')
               );
+              this._rowCache.set(r.trial, { sig, el });
+              return el;
             })
           )
         )
@@ -711,7 +728,14 @@ export class DashboardWidget extends Widget {
       'div',
       { className: 'tb-Cell' },
       h('div', { className: 'tb-CellLabel tb-Muted' }, `[${c.executionCount ?? ' '}] ${label}`),
-      h('pre', { className: 'tb-Source', 'aria-label': `Code of cell ${c.index}` }, c.source),
+      c.role === 'setup'
+        ? h(
+            'details',
+            {},
+            h('summary', { className: 'tb-Muted' }, `the harness's setup cell (${c.source.split('\n').length} lines)`),
+            h('pre', { className: 'tb-Source', 'aria-label': `Code of cell ${c.index}` }, c.source)
+          )
+        : h('pre', { className: 'tb-Source', 'aria-label': `Code of cell ${c.index}` }, c.source),
       c.outputs.map(o => {
         if (o.type === 'image' && o.data) {
           return h('img', { className: 'tb-OutImage', src: `data:${o.mime};base64,${o.data}`, alt: `image output of cell ${c.index}` });
