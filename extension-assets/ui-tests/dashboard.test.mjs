@@ -294,8 +294,12 @@ test('the command palette opens the dashboard, and a reload brings the tab back'
   await page.keyboard.press('Control+Shift+C');
   await page.locator('.lm-CommandPalette-input').fill('Trialbook dashboard');
   await page.locator('.lm-CommandPalette-item', { hasText: 'Open the Trialbook dashboard' }).click();
+  // JupyterLab saves its layout (the workspace) a moment after a change;
+  // reload once it has, as a user would some time later.
+  const saved = page.waitForResponse(r => r.url().includes('/lab/api/workspaces') && r.request().method() === 'PUT', { timeout: 60000 });
   await dash().waitFor({ timeout: 30000 });
   await rowsOf().first().waitFor({ timeout: 30000 });
+  await saved;
 
   await page.reload();
   await dash().waitFor({ timeout: 60000 });
@@ -327,28 +331,43 @@ test('event-to-screen latency of the dashboard, and agent steps beside a trial\'
   await panel().getByRole('button', { name: 'Open dashboard' }).click();
   await rowsOf(id).first().waitFor({ timeout: 30000 });
 
+  // The page stamps when each new trial's row shows, in the dashboard and,
+  // as the peer in the same run, in the side panel (which follows the same
+  // experiment): the same events, the same machine, the same moment.
   await page.evaluate(id => {
-    const seen = (window.__tbRows = {});
-    const root = [...document.querySelectorAll('.tb-Dashboard')].find(d => d.getAttribute('aria-label') === `Dashboard of ${id}`);
-    new MutationObserver(() => {
-      for (const tr of root.querySelectorAll('tbody tr[data-trial]')) {
-        const n = tr.getAttribute('data-trial');
-        if (!(n in seen)) seen[n] = Date.now();
-      }
-    }).observe(root, { childList: true, subtree: true });
+    const seen = (window.__tbRows = { dash: {}, panel: {} });
+    const roots = {
+      dash: [...document.querySelectorAll('.tb-Dashboard')].find(d => d.getAttribute('aria-label') === `Dashboard of ${id}`),
+      panel: document.querySelector('#trialbook-panel')
+    };
+    for (const [k, root] of Object.entries(roots)) {
+      new MutationObserver(() => {
+        for (const tr of root.querySelectorAll('tbody tr[data-trial]')) {
+          const n = tr.getAttribute('data-trial');
+          if (!(n in seen[k])) seen[k][n] = Date.now();
+        }
+      }).observe(root, { childList: true, subtree: true });
+    }
   }, id);
   const latencies = [];
+  const panelLatencies = [];
   for (let i = 2; i <= LATENCY_SAMPLES + 1; i++) {
     const t0 = Date.now();
     append({ type: 'trial.proposed', trial: i, title: `probe ${i}`, notebook: `trials/${String(i).padStart(3, '0')}-probe.ipynb`, agent: 'llm' });
-    await page.waitForFunction(n => window.__tbRows[n] !== undefined, String(i), { timeout: 10000, polling: 'raf' });
-    latencies.push((await page.evaluate(n => window.__tbRows[n], String(i))) - t0);
+    await page.waitForFunction(n => window.__tbRows.dash[n] !== undefined && window.__tbRows.panel[n] !== undefined, String(i), { timeout: 10000, polling: 'raf' });
+    const seen = await page.evaluate(n => [window.__tbRows.dash[n], window.__tbRows.panel[n]], String(i));
+    latencies.push(seen[0] - t0);
+    panelLatencies.push(seen[1] - t0);
   }
   const p50 = H.percentile(latencies, 50);
   const p99 = H.percentile(latencies, 99);
-  const line = `dashboard event-to-screen latency over ${latencies.length} appends: p50 ${p50} ms, p99 ${p99} ms (target p99 < 200 ms)`;
+  const pp50 = H.percentile(panelLatencies, 50);
+  const pp99 = H.percentile(panelLatencies, 99);
+  const line =
+    `dashboard event-to-screen latency over ${latencies.length} appends: p50 ${p50} ms, p99 ${p99} ms (target p99 < 200 ms); ` +
+    `the panel on the same events: p50 ${pp50} ms, p99 ${pp99} ms; dashboard/panel p99 ${(p99 / Math.max(1, pp99)).toFixed(2)}`;
   console.log(line);
-  writeFileSync(join(H.artifacts, 'dashboard-latency.txt'), line + '\n' + latencies.join(' ') + '\n');
+  writeFileSync(join(H.artifacts, 'dashboard-latency.txt'), `${line}\ndashboard: ${latencies.join(' ')}\npanel: ${panelLatencies.join(' ')}\n`);
   // As for the panel: the target is 200 ms; the bound leaves room for a loaded CI machine.
   assert.ok(p99 < 1000, line);
 
