@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
 
 	"trialbook/journal"
@@ -17,7 +19,8 @@ import (
 
 // Inspector reads trial notebooks and compares trials for the dashboard.
 // cmd/trialbook wires lab's ReadTrialCells and Compare; the answers are
-// served as JSON as they are.
+// served as JSON as they are. events are the journal's events about the
+// trials asked for, in order.
 type Inspector interface {
 	TrialCells(ctx context.Context, dir string, events []journal.Event, n int) (any, error)
 	Compare(ctx context.Context, dir string, events []journal.Event, a, b int) (any, error)
@@ -50,18 +53,19 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request, trials []int, a
 		s.fail(w, r, err)
 		return
 	}
-	events, err := readEvents(dir)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	snap := journal.Fold(events)
+	// Only the events about these trials, read from where the shared fold
+	// says they lie in the journal; an unknown trial is a 404.
+	var events []journal.Event
 	for _, n := range trials {
-		if _, ok := snap.Trial(n); !ok {
-			s.fail(w, r, fmt.Errorf("trial %d of %q: %w", n, id, ErrNotFound))
+		_, evs, err := s.trialEvents(id, dir, n)
+		if err != nil {
+			s.fail(w, r, err)
 			return
 		}
+		events = append(events, evs...)
 	}
+	sort.SliceStable(events, func(i, j int) bool { return events[i].Seq < events[j].Seq })
+	events = slices.CompactFunc(events, func(a, b journal.Event) bool { return a.Seq == b.Seq })
 	v, err := ask(r.Context(), dir, events)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("%q: %w", id, err))
