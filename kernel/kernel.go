@@ -41,13 +41,13 @@ func (e *ExecError) Error() string { return e.Ename + ": " + e.Evalue }
 
 // StartOptions says how to launch a kernel.
 type StartOptions struct {
-	Dir       string            // working directory; "" is the current one
-	Env       map[string]string // merged over the environment and the spec's env
+	Dir string            // working directory; "" is the current one
+	Env map[string]string // merged over the environment and the spec's env
 	// Transport is "ipc" (the default: Unix sockets in a 0700 folder of
 	// the kernel's own) or "tcp" (loopback ports, reachable by every local
 	// user and process; the HMAC key is all that guards them).
 	Transport string
-	IP        string            // default 127.0.0.1
+	IP        string // default 127.0.0.1
 	// RuntimeDir holds the connection file (and ipc sockets); default is
 	// Jupyter's runtime dir.
 	RuntimeDir string
