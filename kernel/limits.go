@@ -40,19 +40,12 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("the kernel hit its %s cap of %s", e.Resource, e.Limit)
 }
 
-// FormatBytes writes n bytes as people read memory sizes: 512 MiB, 2 GiB.
-func FormatBytes(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
+// mib writes a memory cap in MiB, where it is a whole number of them.
+func mib(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
 	}
-	if f == float64(int64(f)) {
-		return fmt.Sprintf("%d %s", int64(f), units[i])
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // LimitsCheck says how each cap of lim would be enforced on this host, one
@@ -95,10 +88,10 @@ func newLimiter(lim Limits, name string) (*limiter, error) {
 			// would page out past its cap.
 			_ = writeCgroup(dir, "memory.memsw.limit_in_bytes", strconv.FormatInt(lim.Memory, 10))
 			l.cgroups, l.memory = append(l.cgroups, dir), dir
-			l.how = append(l.how, fmt.Sprintf("memory %s: memory cgroup (the kernel is killed past it)", FormatBytes(lim.Memory)))
+			l.how = append(l.how, fmt.Sprintf("memory %s: memory cgroup (the kernel is killed past it)", mib(lim.Memory)))
 		} else {
 			l.rlimits = append(l.rlimits, "--as="+strconv.FormatInt(lim.Memory, 10))
-			l.how = append(l.how, fmt.Sprintf("memory %s: RLIMIT_AS (allocations past it fail; no memory cgroup: %v)", FormatBytes(lim.Memory), err))
+			l.how = append(l.how, fmt.Sprintf("memory %s: RLIMIT_AS (allocations past it fail; no memory cgroup: %v)", mib(lim.Memory), err))
 		}
 	}
 	if lim.Processes > 0 {
@@ -155,7 +148,7 @@ func (l *limiter) hit() *LimitError {
 		return nil
 	}
 	if l.memory != "" && cgroupCount(l.memory, "memory.oom_control", "oom_kill") > 0 {
-		return &LimitError{Resource: "memory", Limit: FormatBytes(l.lim.Memory), Killed: true}
+		return &LimitError{Resource: "memory", Limit: mib(l.lim.Memory), Killed: true}
 	}
 	if l.pids != "" && cgroupCount(l.pids, "pids.events", "max") > 0 {
 		return &LimitError{Resource: "processes", Limit: strconv.Itoa(l.lim.Processes)}

@@ -327,7 +327,7 @@ func TestSandboxMemoryCap(t *testing.T) {
 	switch {
 	case strings.Contains(how, "cgroup"):
 		if !errors.Is(err, ErrKernelDied) {
-			t.Fatalf("allocating 1 GiB past a %s cap (%s): %v, %v; want the kernel killed", FormatBytes(capBytes), how, reply, err)
+			t.Fatalf("allocating 1 GiB past a %s cap (%s): %v, %v; want the kernel killed", mib(capBytes), how, reply, err)
 		}
 		var le *LimitError
 		if hit := k.LimitHit(); hit == nil || hit.Resource != "memory" || !hit.Killed {
@@ -338,7 +338,7 @@ func TestSandboxMemoryCap(t *testing.T) {
 		}
 	default:
 		if err != nil || reply.Err() == nil || !strings.Contains(reply.Err().Error(), "MemoryError") {
-			t.Fatalf("allocating 1 GiB past a %s cap (%s): %v, %v; want MemoryError", FormatBytes(capBytes), how, reply, err)
+			t.Fatalf("allocating 1 GiB past a %s cap (%s): %v, %v; want MemoryError", mib(capBytes), how, reply, err)
 		}
 	}
 }
