@@ -34,10 +34,14 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
-	if e.Killed {
-		return fmt.Sprintf("the kernel went past its %s cap of %s and was killed", e.Resource, e.Limit)
+	name := e.Resource
+	if name == "processes" {
+		name = "process"
 	}
-	return fmt.Sprintf("the kernel hit its %s cap of %s", e.Resource, e.Limit)
+	if e.Killed {
+		return fmt.Sprintf("the kernel went past its %s cap of %s and was killed", name, e.Limit)
+	}
+	return fmt.Sprintf("the kernel hit its %s cap of %s (a fork or thread past it was refused)", name, e.Limit)
 }
 
 // mib writes a memory cap in MiB, where it is a whole number of them.

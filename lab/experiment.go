@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,8 +89,18 @@ func Run(ctx context.Context, opts Options) (journal.Snapshot, error) {
 	if err != nil {
 		return journal.Snapshot{}, fmt.Errorf("%s: metric: %w", p.File, err)
 	}
-	if err := os.MkdirAll(filepath.Join(opts.Dir, ".trialbook"), 0o755); err != nil {
+	// .trialbook/ holds the sealed labels: 0700 from the start, and made so
+	// where an older trialbook left it 0755.
+	if err := os.MkdirAll(filepath.Join(opts.Dir, ".trialbook"), 0o700); err != nil {
 		return journal.Snapshot{}, err
+	}
+	if err := os.Chmod(filepath.Join(opts.Dir, ".trialbook"), 0o700); err != nil {
+		return journal.Snapshot{}, err
+	}
+	if p.Kernel.InForce == nil {
+		if _, err := Confine(ctx, p); err != nil {
+			return journal.Snapshot{}, err
+		}
 	}
 	unlock, err := journal.Lock(opts.Dir)
 	if err != nil {
@@ -152,7 +161,9 @@ func Run(ctx context.Context, opts Options) (journal.Snapshot, error) {
 	}
 	// First, so that the budget is the first thing a resumed run says.
 	left := e.snap.Leaderboard // as the last run left them
-	if _, err := e.emit(journal.Event{Type: start, Agent: opts.AgentName, Problem: e.summary(), Budget: &budget, Reason: budgetLine}); err != nil {
+	// Data says how trial kernels are confined on this run.
+	confined, _ := json.Marshal(map[string]string{"sandbox": ConfinementNotice(p.Kernel.InForce)})
+	if _, err := e.emit(journal.Event{Type: start, Agent: opts.AgentName, Problem: e.summary(), Budget: &budget, Reason: budgetLine, Data: confined}); err != nil {
 		return e.snap, err
 	}
 	// Trials a killed run left behind never ended in the journal: say so,
@@ -241,18 +252,7 @@ func (e *experiment) loop(ctx context.Context) (string, error) {
 		runCtx, cancel = context.WithTimeoutCause(ctx, left, errTimeBudget)
 		defer cancel()
 	}
-	pool := kernel.NewPoolFunc(runCtx, e.opts.Spec, e.opts.Workers, func(i int) kernel.StartOptions {
-		// ipykernel exits when the process in JPY_PARENT_PID is gone, so a
-		// kill -9 of trialbook leaves no kernel behind. A cell keeps 1 MiB of
-		// output, so no single message needs more than 16 MiB in memory
-		// (a plot is far less); past that the kernel client cuts it.
-		o := kernel.StartOptions{Dir: e.opts.Dir, Logger: e.opts.Log, MaxOutput: 1 << 20, MaxMessage: 16 << 20,
-			Env: map[string]string{"JPY_PARENT_PID": strconv.Itoa(os.Getpid())}}
-		if len(e.opts.GPUs) > 0 {
-			o.Env["CUDA_VISIBLE_DEVICES"] = e.opts.GPUs[i%len(e.opts.GPUs)]
-		}
-		return o
-	})
+	pool := e.newKernels(runCtx)
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -16,6 +16,7 @@ import (
 	"trialbook/journal"
 	"trialbook/kernel"
 	"trialbook/runner"
+	"trialbook/specs"
 )
 
 // Cell metadata keys the harness writes.
@@ -35,7 +36,7 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 // runTrial runs one proposed trial on a kernel from the pool, scores it and
 // decides. Only journal errors are returned; a trial's own failure is an
 // event.
-func (e *experiment) runTrial(ctx context.Context, pool *kernel.Pool, n int, t agent.Trial) error {
+func (e *experiment) runTrial(ctx context.Context, pool *kernels, n int, t agent.Trial) error {
 	rel := filepath.ToSlash(filepath.Join("trials", fmt.Sprintf("%03d-%s.ipynb", n, slug(t.Title))))
 	path := filepath.Join(e.opts.Dir, rel)
 	artifacts := filepath.Join(e.opts.Dir, "trials", fmt.Sprintf("%03d", n))
@@ -50,7 +51,7 @@ func (e *experiment) runTrial(ctx context.Context, pool *kernel.Pool, n int, t a
 	if err := nb.WriteFile(path); err != nil {
 		return e.fail(n, time.Now(), fmt.Sprintf("writing %s: %v", rel, err))
 	}
-	k, err := pool.Get(ctx)
+	k, err := pool.Get(ctx, n)
 	if err != nil {
 		if ctx.Err() != nil {
 			return e.interrupted(n, ctx)
@@ -94,9 +95,12 @@ func (e *experiment) runTrial(ctx context.Context, pool *kernel.Pool, n int, t a
 		if _, err2 := e.emit(journal.Event{Type: journal.KernelDied, Trial: n, Kernel: k.ID(), Reason: err.Error()}); err2 != nil {
 			return err2
 		}
+		if why := limitReason(k); why != "" {
+			return e.failWith(n, dur, spent, why)
+		}
 		return e.failWith(n, dur, spent, fmt.Sprintf("the kernel died: %v", err))
 	case errors.As(err, &tf):
-		return e.failWith(n, dur, spent, tf.reason)
+		return e.failWith(n, dur, spent, withLimit(k, tf.reason))
 	case trialCtx.Err() != nil:
 		return e.failWith(n, dur, spent, context.Cause(trialCtx).Error())
 	default:
@@ -312,6 +316,11 @@ func (e *experiment) runCells(ctx context.Context, r *cellRun, t agent.Trial, sp
 			tb := ansi.ReplaceAllString(strings.Join(ce.Traceback, "\n"), "")
 			if _, err := e.emit(journal.Event{Type: journal.CellError, Trial: n, Cell: &i, Ename: ce.EName, Evalue: ce.EValue, Text: tail(tb, 4000)}); err != nil {
 				return err
+			}
+			if c := e.p.Kernel.InForce; ce.EName == "MemoryError" && c != nil && c.Memory > 0 {
+				// Under an rlimit the cap shows as MemoryError; no fix
+				// makes the machine bigger.
+				return &trialFailure{fmt.Sprintf("the trial went past its memory cap of %s: cell %d raised MemoryError: %s", specs.FormatBytes(c.Memory), i, ce.EValue)}
 			}
 			failed = append(failed, map[string]any{"source": c.Source, "ename": ce.EName, "evalue": ce.EValue})
 			why := fmt.Sprintf("cell %d raised %s: %s", i, ce.EName, ce.EValue)

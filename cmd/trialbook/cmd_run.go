@@ -93,6 +93,13 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	// What confines trial kernels on this host, before AGENTS.md tells
+	// agents about it.
+	confined, err := lab.Confine(ctx, p)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, lab.ConfinementNotice(confined))
 	md, err := specs.RenderAgentsMD(p, prof)
 	if err != nil {
 		return err
