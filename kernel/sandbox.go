@@ -333,3 +333,14 @@ func (k *Kernel) LimitHit() *LimitError {
 		return p.limits.hit()
 	}
 }
+
+// SandboxArgs returns the bwrap arguments that run argv in s with dir as
+// the working directory and sockets as the kernel's socket folder, for
+// benchmarks and for people checking what a sandbox holds.
+func SandboxArgs(s *Sandbox, dir, sockets string, argv []string) []string {
+	a, err := s.args(dir, sockets, argv, nil)
+	if err != nil {
+		return nil
+	}
+	return a
+}

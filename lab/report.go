@@ -142,7 +142,15 @@ func executeReport(ctx context.Context, opts ReportOptions, nb *ipynb.Notebook, 
 	if opts.Spec == nil {
 		return errors.New("no kernelspec to execute the report with")
 	}
-	k, err := kernel.Start(ctx, opts.Spec, kernel.StartOptions{Dir: opts.Dir, Logger: opts.Log})
+	// Sandboxed where the trials are: the experiment folder read-only (the
+	// report scores the holdout for people, so it reads the sealed labels;
+	// with no network and nothing writable nothing it holds can leave).
+	ko, _, err := harnessKernelOptions(ctx, opts.Problem, opts.Dir, []string{opts.Dir}, nil)
+	if err != nil {
+		return err
+	}
+	ko.Logger = opts.Log
+	k, err := kernel.Start(ctx, opts.Spec, ko)
 	if err != nil {
 		return fmt.Errorf("starting a kernel for the report: %w", err)
 	}

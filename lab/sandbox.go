@@ -203,3 +203,31 @@ func withLimit(k *kernel.Kernel, reason string) string {
 	}
 	return reason
 }
+
+// harnessKernelOptions are the options of a kernel that runs trialbook's
+// own code over an experiment's files (the report, predict). That code
+// loads the trials' model.pkl, and unpickling runs code an agent wrote; so
+// where p's trial kernels are sandboxed, this one is too, with readOnly and
+// writable bound. With p nil it is not sandboxed; its environment is the
+// allow-list either way.
+func harnessKernelOptions(ctx context.Context, p *specs.Problem, dir string, readOnly, writable []string) (kernel.StartOptions, bool, error) {
+	o := kernel.StartOptions{Dir: dir, CleanEnv: true}
+	if p == nil {
+		return o, false, nil
+	}
+	c := p.Kernel.InForce
+	if c == nil {
+		var err error
+		if c, err = Confine(ctx, p); err != nil {
+			return o, false, err
+		}
+	}
+	o.Transport = p.Kernel.Transport
+	o.Limits = kernel.Limits{Memory: c.Memory, Processes: c.Processes}
+	if !c.Sandboxed {
+		return o, false, nil
+	}
+	o.Transport = "ipc"
+	o.Sandbox = &kernel.Sandbox{ReadOnly: readOnly, Writable: writable}
+	return o, true, nil
+}

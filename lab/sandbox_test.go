@@ -149,3 +149,27 @@ finally:
 		}
 	}
 }
+
+// TestHarnessKernelsConfinedLikeTrials checks that the report's and
+// predict's kernels, which unpickle agents' models, are sandboxed where the
+// trials are, and not where they are not.
+func TestHarnessKernelsConfinedLikeTrials(t *testing.T) {
+	requireSandbox(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		mode string
+		want bool
+	}{{specs.SandboxRequired, true}, {specs.SandboxOff, false}} {
+		p := &specs.Problem{File: "problem.jsonnet", Kernel: specs.Kernel{Sandbox: tc.mode, Transport: "ipc", Memory: 0, Processes: 0}}
+		o, sandboxed, err := harnessKernelOptions(context.Background(), p, dir, []string{dir}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sandboxed != tc.want || (o.Sandbox != nil) != tc.want || !o.CleanEnv {
+			t.Errorf("sandbox=%s: sandboxed %v, options %+v; want sandboxed %v and a clean environment", tc.mode, sandboxed, o, tc.want)
+		}
+	}
+	if o, sandboxed, err := harnessKernelOptions(context.Background(), nil, dir, nil, nil); err != nil || sandboxed || o.Sandbox != nil {
+		t.Errorf("no problem: %+v, %v, %v; want unsandboxed", o, sandboxed, err)
+	}
+}
