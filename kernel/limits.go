@@ -56,7 +56,7 @@ func mib(n int64) string {
 // line each ("memory 512 MiB: cgroup v1 /sys/fs/cgroup/memory/…"), or why
 // it cannot be (the error names the cap).
 func LimitsCheck(lim Limits) (string, error) {
-	l, err := newLimiter(lim, fmt.Sprintf("check-%d", os.Getpid()))
+	l, err := newLimiter(lim, "check")
 	if err != nil {
 		return "", err
 	}
@@ -189,8 +189,10 @@ func cgroupV1(controller, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rel := strings.TrimPrefix(self, root)
-	dir := filepath.Join(mount, rel, "trialbook-"+name)
+	parent := filepath.Join(mount, strings.TrimPrefix(self, root))
+	sweepCgroups(parent)
+	// The pid in the name tells a later trialbook whose it is.
+	dir := filepath.Join(parent, fmt.Sprintf("trialbook-%d-%s", os.Getpid(), name))
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("%s cgroup: %w", controller, err)
 	}
@@ -270,4 +272,26 @@ func cgroupCount(dir, file, key string) int64 {
 		}
 	}
 	return 0
+}
+
+// sweepCgroups removes the empty cgroups that a trialbook killed with -9
+// left behind in parent: those named for a process that is gone. Removing
+// one that still holds a process fails, harmlessly.
+func sweepCgroups(parent string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "trialbook-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() || pidAlive(pid) {
+			continue
+		}
+		_ = os.Remove(filepath.Join(parent, e.Name()))
+	}
 }
