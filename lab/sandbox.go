@@ -67,7 +67,14 @@ func Confine(ctx context.Context, p *specs.Problem) (*specs.Confinement, error) 
 	}
 	var notes []string
 	if memory > 0 {
-		if _, err := kernel.LimitsCheck(kernel.Limits{Memory: memory}); err != nil {
+		how, err := kernel.LimitsCheck(kernel.Limits{Memory: memory})
+		if err == nil && k.Memory < 0 && strings.Contains(how, "RLIMIT_AS") {
+			// An address-space cap is no stand-in for the default: GPU
+			// libraries and many threads reserve far more than they use.
+			notes = append(notes, "no memory cap by default where no memory cgroup can be made (RLIMIT_AS counts reserved address space, not memory); set kernel.memory to have one")
+			memory = 0
+		}
+		if err != nil {
 			if required {
 				return nil, fmt.Errorf("%s: %w: the memory cap: %v", p.File, ErrSandboxRequired, err)
 			}
