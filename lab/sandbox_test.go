@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,5 +173,84 @@ func TestHarnessKernelsConfinedLikeTrials(t *testing.T) {
 	}
 	if o, sandboxed, err := harnessKernelOptions(context.Background(), nil, dir, nil, nil); err != nil || sandboxed || o.Sandbox != nil {
 		t.Errorf("no problem: %+v, %v, %v; want unsandboxed", o, sandboxed, err)
+	}
+}
+
+// TestTrialCellsAttack runs, as a trial of a real experiment, a cell that
+// tries what an agent's code could: read the sealed labels, reach a
+// service on the host's loopback, read a planted API key, write to the home
+// directory and to data/. It reports what got through by the error it
+// raises, which is the trial's failure reason.
+func TestTrialCellsAttack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kernels")
+	}
+	requireSandbox(t)
+	spec := testSpec(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Setenv("OPENAI_API_KEY", "sk-planted")
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	homeFile := filepath.Join(home, fmt.Sprintf(".trialbook-attack-%d", os.Getpid()))
+	t.Cleanup(func() { os.Remove(homeFile) })
+	attack := fmt.Sprintf(`import os, socket
+leaks = []
+try:
+    open(".trialbook/labels.json").read(); leaks.append("labels")
+except OSError:
+    pass
+try:
+    socket.create_connection(("127.0.0.1", %d), timeout=5); leaks.append("loopback")
+except OSError:
+    pass
+if os.environ.get("OPENAI_API_KEY"):
+    leaks.append("key")
+for p in [%q, "data/train.csv", "trials/001/x"]:
+    try:
+        open(p, "a").write("x"); leaks.append("wrote " + p)
+    except OSError:
+        pass
+raise RuntimeError("sandbox verdict: " + (",".join(leaks) or "sealed"))`, ln.Addr().(*net.TCPAddr).Port, homeFile)
+	for _, tc := range []struct {
+		mode, want string
+	}{
+		{specs.SandboxRequired, "sandbox verdict: sealed"},
+		{specs.SandboxOff, "sandbox verdict: labels,loopback,wrote"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			dir, p := toyExperiment(t, 60)
+			p.Kernel = specs.Kernel{Sandbox: tc.mode, Transport: "ipc", Memory: 0, Processes: 0}
+			ag := &agent.Scripted{Trials: []agent.Trial{ridgeTrial("ridge", 1), {Title: "attack", Cells: []string{attack, handBack}}}}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			snap, err := Run(ctx, Options{Dir: dir, Problem: p, Agent: ag, AgentName: "scripted", Spec: spec, Log: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			row, _ := snap.Trial(2)
+			if row.Status != journal.TrialStatusFailed || !strings.Contains(row.Reason, tc.want) {
+				t.Errorf("the attack is %s: %q; want %q", row.Status, row.Reason, tc.want)
+			}
+			// The key never reaches a trial kernel, sandboxed or not.
+			if strings.Contains(row.Reason, "key") {
+				t.Errorf("the planted API key reached the kernel: %q", row.Reason)
+			}
+			os.Remove(homeFile)
+		})
 	}
 }
