@@ -37,7 +37,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/trialbook
 
 ## test: everything CI runs
-test: venv lint test-go $(TEST_EXTRA)
+test: venv lint sandbox-deps test-go $(TEST_EXTRA)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -57,6 +57,7 @@ func newEnv(t *testing.T, opts Options) *env {
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.Listener = smallSendBuffers{hs.Listener}
 	hs.Start()
+	t.Cleanup(srv.Close)
 	t.Cleanup(hs.Close)
 	return &env{t: t, root: srv.Root(), srv: srv, http: hs}
 }

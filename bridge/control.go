@@ -172,7 +172,8 @@ func (p *Processes) spawn(dir string, args ...string) error {
 	} else if locked {
 		return fmt.Errorf("%w (process %d)", ErrRunning, pid)
 	}
-	if err := os.MkdirAll(filepath.Dir(runLog(dir)), 0o755); err != nil {
+	// .trialbook/ holds the sealed labels: 0700 whoever makes it first.
+	if err := os.MkdirAll(filepath.Dir(runLog(dir)), 0o700); err != nil {
 		return fmt.Errorf("start %s: %w", dir, err)
 	}
 	logf, err := os.OpenFile(runLog(dir), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

@@ -259,11 +259,11 @@ func (s *Server) streamList(ctx context.Context, ws *wsConn) {
 			ws.close(CloseBadJournal, "cannot list experiments")
 			return
 		}
-		if !bytes.Equal(l.ws, last) {
-			if err := ws.sendEncoded(l.ws); err != nil {
+		if msg := l.message(); !bytes.Equal(msg, last) {
+			if err := ws.sendEncoded(msg); err != nil {
 				return
 			}
-			last = l.ws
+			last = msg
 		}
 		if time.Since(lastPing) >= pingEvery {
 			if err := ws.ping(); err != nil {

@@ -103,8 +103,9 @@ func skipDir(name string) bool {
 // findExperiments walks root for experiment folders, returning their ids
 // (slash-separated, relative to root) and the modification time of every
 // folder it looked at (see walkValid). It does not look inside an experiment
-// (its trials/ and data/ are not experiments) nor follow symlinks.
-func findExperiments(root string) ([]string, map[string]time.Time, error) {
+// (its trials/ and data/ are not experiments) nor follow symlinks. look, if
+// not nil, is called with each folder before the walk reads it.
+func findExperiments(root string, look func(dir string)) ([]string, map[string]time.Time, error) {
 	var ids []string
 	looked := map[string]time.Time{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -125,6 +126,9 @@ func findExperiments(root string) ([]string, map[string]time.Time, error) {
 			if strings.Count(filepath.ToSlash(rel), "/") >= listDepth {
 				return filepath.SkipDir
 			}
+		}
+		if look != nil {
+			look(p)
 		}
 		if fi, err := d.Info(); err == nil {
 			looked[p] = fi.ModTime()

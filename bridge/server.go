@@ -49,6 +49,9 @@ type Options struct {
 	// experiment.created yet (one just created, not started), so the panel
 	// can show it; nil leaves such a snapshot's problem null.
 	Describe func(ctx context.Context, dir string) (*journal.ProblemSummary, error)
+	// Inspector reads trial notebooks and compares trials for the
+	// dashboard (dashboard.go); nil answers those with 501.
+	Inspector Inspector
 
 	// WriteTimeout bounds one write to a websocket client (default 10s): a
 	// client that stops reading for that long is dropped. ListPoll is how
@@ -156,6 +159,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	defer s.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -182,6 +186,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/experiments/{id}/agents-md", s.handleAgentsMD)
 	m.HandleFunc("POST /api/experiments/{id}/{verb}", s.handleVerb)
 	m.HandleFunc("GET "+eventsPath, s.handleEvents)
+	s.dashboardRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such API: %s %s (see docs/api.md)", r.Method, r.URL.Path))
 	})

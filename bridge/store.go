@@ -29,7 +29,7 @@ import (
 
 const (
 	// DefaultMaxFolds is how many experiments' folds are kept at most.
-	DefaultMaxFolds = 200
+	DefaultMaxFolds = 100
 	// DefaultFoldIdle is how long a fold nobody asks about is kept.
 	DefaultFoldIdle = 10 * time.Minute
 	// feedRing is how many recent events an experiment's websockets share;
@@ -54,6 +54,8 @@ type store struct {
 	listing  *listing      // the last refresh's
 	listedAt int64         // the number of the refresh that made listing
 	walk     *walk         // the last walk of the root; refreshes use it while valid
+	watch    *dirWatch     // the folders the walk looked at; nil: none (look at everything)
+	watching bool          // watch was tried (it stays nil where there are no notifications)
 }
 
 // walk is what a walk of the root found.
@@ -85,6 +87,7 @@ type entry struct {
 	feed   *feed           // the websockets following it, if any
 	view   cachedJSON      // the last View answered
 	row    cachedRow       // the last list row
+	pid    int             // the live process holding the folder's lock at the last list, 0 if none
 }
 
 // stamp is what a stat of the journal says.
@@ -149,26 +152,23 @@ func (x *store) current(e *entry) (made bool) {
 		e.used = time.Now()
 	}
 	f := e.fold
-	if f.err == nil {
-		err := f.read(e.feed)
-		if errors.Is(err, journal.ErrReplaced) {
-			// What was folded is no longer the journal's start: fold it
-			// again, and end the websockets (they reconnect and get the new
-			// snapshot).
-			if e.feed != nil {
-				e.feed.fail(err)
-				e.feed = nil
-			}
-			e.fold, made = newFold(e.path), true
-			f = e.fold
-			err = f.read(nil)
+	// Read even after an error: the tail stays at a bad line and says so
+	// again, unless the journal was replaced (fixed) since.
+	err := f.read(e.feed)
+	if errors.Is(err, journal.ErrReplaced) {
+		// What was folded is no longer the journal's start: fold it again,
+		// and end the websockets (they reconnect and get the new snapshot).
+		if e.feed != nil {
+			e.feed.fail(err)
+			e.feed = nil
 		}
-		if err != nil {
-			f.err = err
-			if e.feed != nil {
-				e.feed.fail(err)
-			}
-		}
+		e.fold, made = newFold(e.path), true
+		f = e.fold
+		err = f.read(nil)
+	}
+	f.err = err
+	if err != nil && e.feed != nil {
+		e.feed.fail(err)
 	}
 	e.sum, e.sumErr = f.snap.Summary(f.tail.Offset()), ""
 	if f.err != nil {
@@ -285,7 +285,7 @@ func (x *store) summarise(e *entry) (made bool) {
 	return x.current(e)
 }
 
-// snapshot answers a request for an experiment's fold: fn runs with it
+// withFold answers a request about an experiment: fn runs with its fold
 // current and e.mu held.
 func (x *store) withFold(e *entry, fn func(*fold) error) error {
 	e.mu.Lock()
@@ -373,7 +373,7 @@ func (x *store) follow(e *entry, fn func(*fold) error) (*follower, error) {
 	if e.feed == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		e.feed = &feed{id: e.id, stop: cancel, from: e.fold.snap.Seq, changed: make(chan struct{})}
-		go x.watch(ctx, e)
+		go x.followJournal(ctx, e)
 	}
 	fd := e.feed
 	fd.subs++
@@ -384,8 +384,8 @@ func (x *store) follow(e *entry, fn func(*fold) error) (*follower, error) {
 	return &follower{x: x, e: e, fd: fd}, nil
 }
 
-// watch reads e's journal whenever it may have grown, until ctx ends.
-func (x *store) watch(ctx context.Context, e *entry) {
+// followJournal reads e's journal whenever it may have grown, until ctx ends.
+func (x *store) followJournal(ctx context.Context, e *entry) {
 	for range journal.Watch(ctx, e.path) {
 		e.mu.Lock()
 		made := x.current(e)
@@ -437,9 +437,16 @@ func (f *follower) after(seq int64) ([]fedEvent, <-chan struct{}, error) {
 
 // listing is one refresh of the experiment list, encoded.
 type listing struct {
-	rows [][]byte
-	body []byte // the answer to GET /api/experiments
-	ws   []byte // the websocket's "experiments" message
+	rows   [][]byte
+	body   []byte // the answer to GET /api/experiments
+	wsOnce sync.Once
+	ws     []byte // the websocket's "experiments" message, made when first asked for
+}
+
+// message is the list websocket's "experiments" message.
+func (l *listing) message() []byte {
+	l.wsOnce.Do(func() { l.ws = joinRows([]byte(`{"kind":"experiments","experiments":`), l.rows, "}") })
+	return l.ws
 }
 
 // list returns the experiment list from a refresh that started after the
@@ -486,7 +493,12 @@ func (s *Server) list(ctx context.Context) (*listing, error) {
 // each one's summary up to date (a stat of its journal when nothing changed)
 // and encodes the list, reusing prev's encoding when no row changed.
 func (s *Server) refreshList(ctx context.Context, prev *listing) (*listing, error) {
-	w, err := s.experiments()
+	x := s.store
+	touched, entries, all := map[string]bool(nil), map[string]bool(nil), true
+	if x.watch != nil {
+		touched, entries, all = x.watch.changed()
+	}
+	w, err := s.experiments(entries, all)
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +511,8 @@ func (s *Server) refreshList(ctx context.Context, prev *listing) (*listing, erro
 			row, _ = json.Marshal(Summary{ID: f.id, Name: filepath.Base(f.dir), Status: journal.StatusCreated, Error: f.err.Error()})
 		} else {
 			seen[f.dir] = true
-			row = s.listRow(ctx, s.store.entryFor(f.id, f.dir))
+			dirty := all || touched[f.dir] || touched[filepath.Join(f.dir, ".trialbook")]
+			row = s.listRow(ctx, s.store.entryFor(f.id, f.dir), dirty)
 		}
 		changed = changed || string(row) != string(prev.rows[i])
 		rows = append(rows, row)
@@ -519,7 +532,6 @@ func (s *Server) refreshList(ctx context.Context, prev *listing) (*listing, erro
 	l := &listing{rows: rows}
 	root, _ := json.Marshal(s.root)
 	l.body = joinRows([]byte(`{"root":`+string(root)+`,"experiments":`), rows, "}\n")
-	l.ws = joinRows([]byte(`{"kind":"experiments","experiments":`), rows, "}")
 	return l, nil
 }
 
@@ -540,15 +552,47 @@ func joinRows(head []byte, rows [][]byte, end string) []byte {
 }
 
 // experiments is the last walk of the root while it would find the same
-// experiments (walkValid), else a new one. Only list refreshes call it, one at
-// a time.
-func (s *Server) experiments() (*walk, error) {
+// experiments, else a new one: with a watch, while no folder it looked at
+// gained or lost an entry (entries; all: anything may have); without one,
+// while walkValid says so. Only list refreshes call it, one at a time.
+func (s *Server) experiments(entries map[string]bool, all bool) (*walk, error) {
 	x := s.store
-	if w := x.walk; w != nil && walkValid(w.looked, w.at) {
-		return w, nil
+	if w := x.walk; w != nil {
+		valid := !all
+		if x.watch == nil {
+			valid = walkValid(w.looked, w.at)
+		}
+		for dir := range entries {
+			if _, ok := w.looked[dir]; ok {
+				valid = false
+				break
+			}
+		}
+		if valid {
+			return w, nil
+		}
+	}
+	if !x.watching {
+		x.watching = true
+		x.watch = newDirWatch()
+	}
+	// Each folder is watched before it is read, so nothing that changes it
+	// after goes unseen.
+	look := func(dir string) {
+		if x.watch == nil {
+			return
+		}
+		err := x.watch.add(dir)
+		if err == nil {
+			err = x.watch.add(filepath.Join(dir, ".trialbook")) // the lock and the summary
+		}
+		if err != nil { // out of watches: look at everything from now on
+			x.watch.close()
+			x.watch = nil
+		}
 	}
 	at := time.Now()
-	ids, looked, err := findExperiments(s.root)
+	ids, looked, err := findExperiments(s.root, look)
 	if err != nil {
 		return nil, err
 	}
@@ -579,9 +623,17 @@ func (s *Server) scannedDir(id string) (string, error) {
 
 // listRow is e's row of the list, encoded; the encoding is kept while the
 // row does not change.
-func (s *Server) listRow(ctx context.Context, e *entry) []byte {
-	live, _, _ := journal.Locked(e.dir)
+func (s *Server) listRow(ctx context.Context, e *entry, dirty bool) []byte {
 	e.mu.Lock()
+	if !dirty && e.row.b != nil && e.pid == 0 {
+		// Nothing in its folder changed, and no process held it: as it was.
+		defer e.mu.Unlock()
+		return e.row.b
+	}
+	e.mu.Unlock()
+	live, pid, _ := journal.Locked(e.dir)
+	e.mu.Lock()
+	e.pid = pid
 	made := s.store.summarise(e)
 	sum := e.summary()
 	e.mu.Unlock()
@@ -602,6 +654,25 @@ func (s *Server) listRow(ctx context.Context, e *entry) []byte {
 		e.row = cachedRow{sum: sum, b: b}
 	}
 	return e.row.b
+}
+
+// Close lets go of what the server holds for list refreshes (its folder
+// watch); Serve calls it as it returns.
+func (s *Server) Close() {
+	x := s.store
+	x.listMu.Lock()
+	defer x.listMu.Unlock()
+	for x.running != nil {
+		wait := x.running
+		x.listMu.Unlock()
+		<-wait
+		x.listMu.Lock()
+	}
+	if x.watch != nil {
+		x.watch.close()
+		x.watch = nil
+	}
+	x.watching = true // no new watch
 }
 
 // summary is e's row of the list, less what the bridge adds (Live, and the

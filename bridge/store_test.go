@@ -115,6 +115,31 @@ func TestAReplacedJournalIsFoldedAgain(t *testing.T) {
 	e.checkAgainstFold("hp", 1)
 }
 
+func TestABrokenJournalFixedByReplacingItIsServedAgain(t *testing.T) {
+	e := newEnv(t, Options{})
+	dir := e.experiment("hp", "three-trials")
+	good, err := os.ReadFile(filepath.Join(dir, journalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(filepath.Join(dir, journalName), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("not json\n")
+	f.Close()
+	for range 2 { // and again from the cache
+		if r := e.do("GET", "/api/experiments/hp", "", nil); r.status != 422 {
+			t.Fatalf("broken journal: %d %s", r.status, r.body)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "fixed.jsonl"), string(good))
+	if err := os.Rename(filepath.Join(dir, "fixed.jsonl"), filepath.Join(dir, journalName)); err != nil {
+		t.Fatal(err)
+	}
+	e.checkAgainstFold("hp", 1)
+	if l := e.list(); l["hp"].Error != "" || l["hp"].Seq != 39 {
+		t.Errorf("list row after the fix: %+v", l["hp"])
+	}
+}
+
 type listed struct {
 	Experiments []Summary `json:"experiments"`
 }
@@ -131,7 +156,17 @@ func (e *env) list() map[string]Summary {
 }
 
 func TestListNoticesNewGrownAndDeletedExperiments(t *testing.T) {
+	t.Run("watched", func(t *testing.T) { testListNotices(t, true) })
+	// Where the OS gives no notifications: every refresh looks at every
+	// experiment, and walks again while a folder changed lately.
+	t.Run("unwatched", func(t *testing.T) { testListNotices(t, false) })
+}
+
+func testListNotices(t *testing.T, watched bool) {
 	e := newEnv(t, Options{})
+	if !watched {
+		e.srv.store.watching = true // as if none could be had
+	}
 	e.experiment("a", "three-trials")
 	if l := e.list(); len(l) != 1 || l["a"].Seq != 39 {
 		t.Fatalf("list = %+v", l)
@@ -172,6 +207,9 @@ func TestListNoticesNewGrownAndDeletedExperiments(t *testing.T) {
 	}
 	if l := e.list(); len(l) != 2 || l["a"].ID != "" {
 		t.Errorf("after deleting a: %+v", l)
+	}
+	if got := e.srv.store.watch != nil; got != watched {
+		t.Errorf("watching %v, want %v", got, watched)
 	}
 	if r := e.do("GET", "/api/experiments/a", "", nil); r.status != 404 {
 		t.Errorf("snapshot of a deleted experiment: %d %s", r.status, r.body)

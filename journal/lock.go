@@ -40,7 +40,7 @@ func LockPath(dir string) string { return filepath.Join(dir, ".trialbook", "lock
 // with the process, so a killed writer never leaves it stuck.
 func Lock(dir string) (unlock func() error, err error) {
 	path := LockPath(dir)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)

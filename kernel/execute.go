@@ -240,7 +240,9 @@ func (k *Kernel) interrupt(ctx context.Context, p *process) error {
 		}
 		return nil
 	}
-	if k.spec.InterruptMode == "message" || p.cmd == nil {
+	// bwrap dies of a SIGINT, taking its sandbox with it; the kernel
+	// inside interrupts itself on request.
+	if k.spec.InterruptMode == "message" || p.cmd == nil || k.opts.Sandbox != nil {
 		_, err := k.requestOn(ctx, p, "control", "interrupt_request", &InterruptRequest{})
 		return err
 	}
@@ -320,6 +322,7 @@ func (k *Kernel) Shutdown(ctx context.Context) error {
 	if p != nil {
 		k.stop(ctx, p, false)
 	}
+	defer k.removeSockets()
 	if k.connFile != "" {
 		os.Remove(k.connFile)
 		if c := k.Connection(); c.Transport == "ipc" {

@@ -41,10 +41,13 @@ func (e *ExecError) Error() string { return e.Ename + ": " + e.Evalue }
 
 // StartOptions says how to launch a kernel.
 type StartOptions struct {
-	Dir       string            // working directory; "" is the current one
-	Env       map[string]string // merged over the environment and the spec's env
-	Transport string            // "tcp" (default) or "ipc"
-	IP        string            // default 127.0.0.1
+	Dir string            // working directory; "" is the current one
+	Env map[string]string // merged over the environment and the spec's env
+	// Transport is "ipc" (the default: Unix sockets in a 0700 folder of
+	// the kernel's own) or "tcp" (loopback ports, reachable by every local
+	// user and process; the HMAC key is all that guards them).
+	Transport string
+	IP        string // default 127.0.0.1
 	// RuntimeDir holds the connection file (and ipc sockets); default is
 	// Jupyter's runtime dir.
 	RuntimeDir string
@@ -68,6 +71,17 @@ type StartOptions struct {
 	// Output receives the kernel process's own stdout and stderr (not cell
 	// output); the last 16 KiB are always kept for error messages.
 	Output io.Writer
+	// Sandbox, when set, confines the kernel (see Sandbox); it needs the
+	// ipc transport.
+	Sandbox *Sandbox
+	// Limits caps the memory and processes of the kernel and its children.
+	Limits Limits
+	// CleanEnv starts the kernel from an allow-list of trialbook's
+	// environment (locale, time zone, thread counts; see cleanEnviron)
+	// rather than all of it, so no API key or token reaches it; the spec's
+	// env and Env are merged over it. A sandboxed kernel always gets a
+	// clean environment.
+	CleanEnv bool
 }
 
 // DefaultMaxMessage is StartOptions.MaxMessage when it is 0.
@@ -92,6 +106,7 @@ type Kernel struct {
 	log      zerolog.Logger
 	client   *session // the client's session id and user; each process signs with its own key
 	connFile string
+	sockDir  string // the kernel's own 0700 folder for ipc sockets; removed at Shutdown
 
 	lifecycle sync.Mutex // serializes Restart and Shutdown
 
@@ -115,6 +130,8 @@ type process struct {
 	pgid   int
 	exited chan struct{} // closed when the process has been waited for
 	output *tailBuffer
+	limits *limiter    // nil: no Limits
+	limit  *LimitError // the cap it went past, set before exited is closed
 
 	done     chan struct{} // closed when the kernel is dead
 	doneOnce sync.Once
@@ -218,7 +235,10 @@ func Start(ctx context.Context, spec *Spec, opts StartOptions) (*Kernel, error) 
 		return nil, errors.New("kernel: start: spec has no argv")
 	}
 	if opts.Transport == "" {
-		opts.Transport = "tcp"
+		opts.Transport = "ipc"
+	}
+	if opts.Sandbox != nil && opts.Transport != "ipc" {
+		return nil, fmt.Errorf("kernel: start: a sandboxed kernel has no network in common with trialbook: transport %q cannot reach it, want \"ipc\"", opts.Transport)
 	}
 	if opts.IP == "" {
 		opts.IP = "127.0.0.1"
@@ -247,7 +267,26 @@ func Start(ctx context.Context, spec *Spec, opts StartOptions) (*Kernel, error) 
 		connFile: filepath.Join(opts.RuntimeDir, "kernel-"+id+".json"),
 		reqs:     map[string]*request{},
 	}
+	if opts.Transport == "ipc" {
+		base := opts.RuntimeDir
+		if opts.Sandbox != nil {
+			// Not the runtime dir in the home directory: every folder
+			// above a bound one shows in the sandbox (empty).
+			base = os.TempDir()
+		}
+		dir, err := socketDir(base)
+		if err != nil {
+			return nil, fmt.Errorf("kernel: start: %w", err)
+		}
+		k.sockDir = dir
+		if opts.Sandbox != nil {
+			// The sandbox sees this folder and nothing else of the
+			// runtime dir.
+			k.connFile = filepath.Join(dir, "kernel-"+id+".json")
+		}
+	}
 	if err := k.launchFresh(ctx); err != nil {
+		k.removeSockets()
 		return nil, err
 	}
 	return k, nil
@@ -312,11 +351,7 @@ func username() string {
 func (k *Kernel) launchFresh(ctx context.Context) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		ipcPrefix := filepath.Join(k.opts.RuntimeDir, "kernel-"+k.id[:8]+"-ipc")
-		if len(ipcPrefix) > 90 {
-			// Unix socket paths are limited to 108 bytes.
-			ipcPrefix = filepath.Join(os.TempDir(), "kernel-"+k.id[:8]+"-ipc")
-		}
+		ipcPrefix := filepath.Join(k.sockDir, "kernel-"+k.id[:8]+"-ipc")
 		conn, resv, cerr := newConnection(k.opts.Transport, k.opts.IP, ipcPrefix, k.spec.Name)
 		if cerr != nil {
 			return cerr
@@ -398,6 +433,13 @@ func (k *Kernel) spawn() (*process, error) {
 		argv[i] = a
 	}
 	env := environ(os.Environ())
+	if sb := k.opts.Sandbox; sb != nil || k.opts.CleanEnv {
+		home := env.get("HOME")
+		if sb != nil {
+			home = "/tmp" // the sandbox's private tmp; the real home is not there
+		}
+		env = cleanEnviron(env, argv, home)
+	}
 	for name, v := range k.spec.Env {
 		// jupyter_client expands ${VAR} in spec env values from the environment.
 		env.set(name, os.Expand(v, func(n string) string { return env.get(n) }))
@@ -406,8 +448,40 @@ func (k *Kernel) spawn() (*process, error) {
 		env.set(name, v)
 	}
 	env.set("JPY_PARENT_PID", strconv.Itoa(os.Getpid()))
+	if sb := k.opts.Sandbox; sb != nil {
+		// In its own PID namespace the kernel's parent is the sandbox's
+		// init, never this pid: ipykernel would take the mismatch for its
+		// parent's death and exit. bwrap's --die-with-parent does the job.
+		env = env.without("JPY_PARENT_PID")
+		bwrap, err := sb.bwrapPath()
+		if err != nil {
+			return nil, err
+		}
+		var specDir []string
+		if strings.Contains(strings.Join(k.spec.Argv, " "), "{resource_dir}") {
+			specDir = []string{k.spec.Dir}
+		}
+		dir := k.opts.Dir
+		if dir == "" {
+			dir, _ = os.Getwd()
+		}
+		if dir, err = filepath.Abs(dir); err != nil {
+			return nil, fmt.Errorf("kernel: start %s: %w", k.spec.Name, err)
+		}
+		args, err := sb.args(dir, k.sockDir, argv, specDir)
+		if err != nil {
+			return nil, err
+		}
+		argv = append([]string{bwrap}, args...)
+	}
+	lim, err := newLimiter(k.opts.Limits, k.id[:8]+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err != nil {
+		return nil, fmt.Errorf("kernel: start %s: %w", k.spec.Name, err)
+	}
+	argv = lim.wrap(argv)
 
 	p := newProcess()
+	p.limits = lim
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = k.opts.Dir
 	cmd.Env = env
@@ -428,6 +502,7 @@ func (k *Kernel) spawn() (*process, error) {
 	w.Close()
 	if err != nil {
 		r.Close()
+		lim.remove()
 		return nil, fmt.Errorf("kernel: start %s: %w (argv %q from %s)", k.spec.Name, err, argv, filepath.Join(k.spec.Dir, "kernel.json"))
 	}
 	copied := make(chan struct{})
@@ -451,7 +526,16 @@ func (k *Kernel) spawn() (*process, error) {
 		if err == nil {
 			err = errors.New("exited")
 		}
-		p.markDead(fmt.Errorf("%w: process %d %v; its output: %s", ErrKernelDied, p.pgid, err, p.output.tail(2000)))
+		// The cgroups' counters tell whether a cap killed it; read them
+		// before the cgroups go.
+		if hit := p.limits.hit(); hit != nil {
+			p.limit = hit
+			if hit.Killed {
+				err = hit
+			}
+		}
+		p.limits.remove()
+		p.markDead(fmt.Errorf("%w: process %d %w; its output: %s", ErrKernelDied, p.pgid, err, p.output.tail(2000)))
 		close(p.exited)
 	}()
 	return p, nil
@@ -777,6 +861,17 @@ func (e *environ) set(name, value string) {
 		}
 	}
 	*e = append(*e, prefix+value)
+}
+
+func (e environ) without(name string) environ {
+	prefix := name + "="
+	out := e[:0:0]
+	for _, kv := range e {
+		if !strings.HasPrefix(kv, prefix) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func (e environ) get(name string) string {

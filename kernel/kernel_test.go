@@ -551,7 +551,8 @@ func TestEightAtOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			kernels[i], errs[i] = Start(ctx, spec, StartOptions{RuntimeDir: t.TempDir()})
+			// tcp: the ports each kernel holds reserved must not collide.
+			kernels[i], errs[i] = Start(ctx, spec, StartOptions{RuntimeDir: t.TempDir(), Transport: "tcp"})
 		})
 	}
 	wg.Wait()

@@ -71,7 +71,7 @@ type Experiment struct {
 	// session and the kernel pool live inside it. stop cancels it.
 	ctx  context.Context
 	stop context.CancelCauseFunc
-	pool *kernel.Pool
+	pool *kernels
 	// slots holds one token per trial session open, Options.Workers at
 	// most: the one limit for Run's agents and an external driver alike.
 	slots chan struct{}
@@ -151,8 +151,18 @@ func Open(ctx context.Context, opts Options) (*Experiment, error) {
 		return nil, fmt.Errorf("%s: metric: %w", p.File, err)
 	}
 	folder := Folder{opts.Dir}
-	if err := os.MkdirAll(folder.Private(), 0o755); err != nil {
+	// .trialbook/ holds the sealed labels: 0700 from the start, and made so
+	// where an older trialbook left it 0755.
+	if err := os.MkdirAll(folder.Private(), 0o700); err != nil {
 		return nil, err
+	}
+	if err := os.Chmod(folder.Private(), 0o700); err != nil {
+		return nil, err
+	}
+	if p.Kernel.InForce == nil {
+		if _, err := Confine(ctx, p); err != nil {
+			return nil, err
+		}
 	}
 	unlock, err := journal.Lock(opts.Dir)
 	if err != nil {
@@ -180,17 +190,7 @@ func Open(ctx context.Context, opts Options) (*Experiment, error) {
 		stop := x.stop
 		x.stop = func(err error) { stop(err); cancel() }
 	}
-	x.pool = kernel.NewPoolFunc(x.ctx, opts.Spec, opts.Workers, func(i int) kernel.StartOptions {
-		// A cell keeps 1 MiB of output, so no single message needs more
-		// than 16 MiB in memory (a plot is far less); past that the kernel
-		// client cuts it. kernel.Start sets JPY_PARENT_PID, so a kill -9 of
-		// trialbook leaves no kernel behind.
-		o := kernel.StartOptions{Dir: opts.Dir, Logger: opts.Log, MaxOutput: 1 << 20, MaxMessage: 16 << 20}
-		if len(opts.GPUs) > 0 {
-			o.Env = map[string]string{"CUDA_VISIBLE_DEVICES": opts.GPUs[i%len(opts.GPUs)]}
-		}
-		return o
-	})
+	x.pool = x.newKernels(x.ctx)
 	return x, nil
 }
 
@@ -250,7 +250,9 @@ func (x *Experiment) prepare() error {
 	}
 	// First, so that the budget is the first thing a resumed run says.
 	left := x.snap.Leaderboard // as the last run left them
-	if _, err := x.emit(journal.Event{Type: start, Agent: x.opts.AgentName, Problem: x.summary(), Budget: &budget, Reason: budgetLine}); err != nil {
+	// Data says how trial kernels are confined on this run.
+	confined, _ := json.Marshal(map[string]string{"sandbox": ConfinementNotice(x.p.Kernel.InForce)})
+	if _, err := x.emit(journal.Event{Type: start, Agent: x.opts.AgentName, Problem: x.summary(), Budget: &budget, Reason: budgetLine, Data: confined}); err != nil {
 		return err
 	}
 	// Trials a killed run left behind never ended in the journal: say so,

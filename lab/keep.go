@@ -29,36 +29,58 @@ func Decide(m Metric, cand *journal.Score, bestTrial int, best *journal.Score) (
 		}
 		return false, fmt.Sprintf("CV %.6g does not beat trial %d's %.6g", cand.CV, bestTrial, best.CV)
 	}
-	n := float64(len(cand.Folds))
-	d := make([]float64, len(cand.Folds))
-	var mean float64
-	for i := range d {
-		d[i] = best.Folds[i] - cand.Folds[i]
-		if m.Maximize {
-			d[i] = -d[i]
-		}
-		mean += d[i]
-	}
-	mean /= n
-	var ss float64
-	for _, v := range d {
-		ss += (v - mean) * (v - mean)
-	}
-	se := math.Sqrt(ss/(n-1)) / math.Sqrt(n)
-	wins := 0
-	for _, v := range d {
-		if v > 0 {
-			wins++
-		}
-	}
-	detail := fmt.Sprintf("CV %.6g vs trial %d's %.6g: mean fold improvement %.4g, standard error %.4g, better on %d of %d folds", cand.CV, bestTrial, best.CV, mean, se, wins, len(d))
-	if mean > 0 && mean > KeepK*se {
+	p := PairFolds(m, cand, best)
+	detail := fmt.Sprintf("CV %.6g vs trial %d's %.6g: mean fold improvement %.4g, standard error %.4g, better on %d of %d folds", cand.CV, bestTrial, best.CV, p.Mean, p.SE, p.Wins, len(p.Improvements))
+	if p.Beats() {
 		return true, "beats the best by more than noise: " + detail
 	}
-	if mean > 0 {
+	if p.Mean > 0 {
 		return false, "better on average but within noise: " + detail
 	}
 	return false, "not better than the best: " + detail
+}
+
+// Paired is the keep rule's test of a candidate against a reference on
+// their shared folds (see Decide).
+type Paired struct {
+	// Improvements holds, per fold, how much better the candidate scored
+	// (reference minus candidate when minimising): positive is better.
+	Improvements []float64 `json:"improvements"`
+	Mean         float64   `json:"mean"` // their mean
+	SE           float64   `json:"se"`   // its standard error, sd/sqrt(n)
+	Wins         int       `json:"wins"` // folds where the candidate is better
+	K            float64   `json:"k"`    // KeepK: standard errors the mean must exceed
+}
+
+// Beats reports whether the mean improvement is positive and larger than K
+// standard errors: what keeps a trial.
+func (p Paired) Beats() bool { return p.Mean > 0 && p.Mean > p.K*p.SE }
+
+// PairFolds pairs cand's fold scores with ref's. Both must have the same
+// number of folds, at least 2 (Decide falls back to the means otherwise).
+func PairFolds(m Metric, cand, ref *journal.Score) Paired {
+	n := float64(len(cand.Folds))
+	p := Paired{Improvements: make([]float64, len(cand.Folds)), K: KeepK}
+	d := p.Improvements
+	for i := range d {
+		d[i] = ref.Folds[i] - cand.Folds[i]
+		if m.Maximize {
+			d[i] = -d[i]
+		}
+		p.Mean += d[i]
+	}
+	p.Mean /= n
+	var ss float64
+	for _, v := range d {
+		ss += (v - p.Mean) * (v - p.Mean)
+	}
+	p.SE = math.Sqrt(ss/(n-1)) / math.Sqrt(n)
+	for _, v := range d {
+		if v > 0 {
+			p.Wins++
+		}
+	}
+	return p
 }
 
 // ScoreTrial computes the metric per fold on the out-of-fold predictions and

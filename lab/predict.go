@@ -107,7 +107,11 @@ type PredictOptions struct {
 	// predictions.
 	IDs  []string
 	Spec *kernel.Spec
-	Log  zerolog.Logger
+	// Problem, when set, confines the kernel as its trials are: sandboxed
+	// where they are (docs/sandbox.md), since the models run code an agent
+	// wrote.
+	Problem *specs.Problem
+	Log     zerolog.Logger
 }
 
 // PredictResult says what Predict did.
@@ -297,14 +301,31 @@ func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 		members = append(members, map[string]any{"trial": m.Trial, "weight": m.Weight,
 			"model": path.Join(ArtifactsRel(m.Trial), ModelFile)})
 	}
-	params, err := json.Marshal(map[string]any{"input": in, "output": out, "ids": opts.IDs, "members": members})
-	if err != nil {
-		return nil, err
-	}
 	if opts.Spec == nil {
 		return nil, errors.New("no kernelspec to predict with")
 	}
-	k, err := kernel.Start(ctx, opts.Spec, kernel.StartOptions{Dir: dir, Logger: opts.Log})
+	// A sandboxed kernel writes only into a private folder of its own;
+	// the predictions are moved to out once it is done.
+	private, err := os.MkdirTemp("", "trialbook-predict-out-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(private)
+	ko, sandboxed, err := harnessKernelOptions(ctx, opts.Problem, dir,
+		[]string{filepath.Join(dir, filepath.Dir(viewMetaFile)), filepath.Join(dir, "trials"), in}, []string{private})
+	if err != nil {
+		return nil, err
+	}
+	ko.Logger = opts.Log
+	writeTo := out
+	if sandboxed {
+		writeTo = filepath.Join(private, "predictions"+filepath.Ext(out))
+	}
+	params, err := json.Marshal(map[string]any{"input": in, "output": writeTo, "ids": opts.IDs, "members": members})
+	if err != nil {
+		return nil, err
+	}
+	k, err := kernel.Start(ctx, opts.Spec, ko)
 	if err != nil {
 		return nil, fmt.Errorf("starting a kernel: %w", err)
 	}
@@ -340,6 +361,11 @@ func Predict(ctx context.Context, opts PredictOptions) (*PredictResult, error) {
 	}
 	if done.Rows != rows {
 		return nil, fmt.Errorf("predicting: wrote %d rows for %d input rows (%s)", done.Rows, rows, strings.TrimSpace(text.String()))
+	}
+	if writeTo != out {
+		if err := moveFile(writeTo, out); err != nil {
+			return nil, fmt.Errorf("predicting: %w", err)
+		}
 	}
 	return &PredictResult{Model: pm, Rows: done.Rows}, nil
 }
@@ -407,3 +433,16 @@ else:
 os.replace(_tmp, PARAMS["output"])
 print("trialbook-predict " + json.dumps({"rows": len(_out)}))
 `
+
+// moveFile moves from to to, copying across file systems (the private
+// folder is in the temporary dir); to is replaced whole or not at all.
+func moveFile(from, to string) error {
+	if err := os.Rename(from, to); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(to, b)
+}

@@ -142,7 +142,15 @@ func executeReport(ctx context.Context, opts ReportOptions, nb *ipynb.Notebook, 
 	if opts.Spec == nil {
 		return errors.New("no kernelspec to execute the report with")
 	}
-	k, err := kernel.Start(ctx, opts.Spec, kernel.StartOptions{Dir: opts.Dir, Logger: opts.Log})
+	// Sandboxed where the trials are: the experiment folder read-only (the
+	// report scores the holdout for people, so it reads the sealed labels;
+	// with no network and nothing writable nothing it holds can leave).
+	ko, _, err := harnessKernelOptions(ctx, opts.Problem, opts.Dir, []string{opts.Dir}, nil)
+	if err != nil {
+		return err
+	}
+	ko.Logger = opts.Log
+	k, err := kernel.Start(ctx, opts.Spec, ko)
 	if err != nil {
 		return fmt.Errorf("starting a kernel for the report: %w", err)
 	}
@@ -175,6 +183,7 @@ type reportData struct {
 	Best      *reportTrial      `json:"best"`
 	Ensemble  *reportEnsemble   `json:"ensemble"`
 	Predict   reportPredict     `json:"predict"`
+	Holdout   *reportHoldout    `json:"holdout"`
 	Features  *featureResearch  `json:"features,omitempty"`
 	Explain   *reportExplain    `json:"explain,omitempty"`
 	Artifacts map[string]string `json:"artifacts"` // data view files the cells read
@@ -356,6 +365,7 @@ func gatherReport(dir string, p *specs.Problem, events []journal.Event, snap *jo
 			d.Predict.Trials = append(d.Predict.Trials, reportWeight{Trial: w.Trial, Title: title(w.Trial), Weight: w.Weight, CV: cvOf(w.Trial)})
 		}
 	}
+	d.Holdout = gatherHoldout(dir, view, events, snap, res.Predict, predictErr, d.Trials)
 	if d.Problem.FeatureResearch {
 		d.Features = researchFeatures(events, snap, byTrial, dir)
 	}

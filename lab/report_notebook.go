@@ -46,6 +46,8 @@ Run all cells again from the experiment folder to reproduce every table and plot
 		code(pyEnsemble)
 	}
 
+	labelsLoaded := holdoutCells(d, md, code)
+
 	if d.Features != nil {
 		md(featuresMarkdown(d))
 		code(pyFeatures)
@@ -66,6 +68,9 @@ trials fitted it, explained on the sealed holdout. Permutation importance needs 
 holdout's labels: this report is written by the harness, so it reads them from
 `+"`%s`"+`, where the harness keeps them away from the agents (no trial ever saw them).`,
 				x.What, x.What, strings.Join(models, ", "), x.Labels))
+			if !labelsLoaded {
+				code(pyHoldoutLabels)
+			}
 			code(pyExplainLoad)
 			md("### Permutation importance on the holdout\n\nHow much the holdout score worsens when one column's values are shuffled (3 shuffles, mean and spread): the columns the model cannot do without.")
 			code(pyPermutation)

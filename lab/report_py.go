@@ -92,8 +92,7 @@ if F["decisions"]:
 const pyExplainLoad = `
 from sklearn import metrics as skm
 
-X_COLS, TARGET, TASK, CLASSES = P["features"], P["target"], P["task"], P.get("classes")
-A = REPORT["artifacts"]
+X_COLS, TARGET = P["features"], P["target"]  # TASK, CLASSES, A and y_hold were loaded with the holdout labels
 X_train = pd.read_csv(A["train"])[X_COLS]
 X_hold = pd.read_csv(A["holdout"])[X_COLS]
 # As the trials' setup cell does: align the holdout's column types to training's.
@@ -103,26 +102,6 @@ for c in X_train.columns:
     elif X_hold[c].dtype != X_train[c].dtype:
         X_hold[c] = pd.to_numeric(X_hold[c], errors="coerce").astype("float64")
 
-# The sealed holdout labels: harness-owned, never in any trial's kernel.
-labels = json.loads(pathlib.Path(A["labels"]).read_text())["holdout"]
-
-
-def class_index(label):
-    for i, c in enumerate(CLASSES):
-        if str(c) == label:
-            return i
-        try:
-            if float(label) == float(c):
-                return i
-        except (TypeError, ValueError):
-            pass
-    raise ValueError(f"label {label!r} is not one of {CLASSES}")
-
-
-if TASK == "regression":
-    y_hold = np.asarray(labels, dtype="float64")
-else:
-    y_hold = np.asarray([class_index(l) for l in labels])
 EXPLAINED_CLASS = int(np.bincount(y_hold).argmax()) if TASK == "multiclass" else None
 
 XP = REPORT["explain"]

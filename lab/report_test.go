@@ -194,7 +194,7 @@ print("ok")`, dir)
 	runPython(t, `import sys, pandas as pd
 pd.read_csv(sys.argv[1]).drop(columns=["y"]).head(57).to_csv(sys.argv[2], index=False)`, p.Data, input)
 	outCSV := filepath.Join(t.TempDir(), "predictions.csv")
-	pr, err := Predict(ctx, PredictOptions{Dir: dir, Input: input, Output: outCSV, IDs: p.Features.IDs, Spec: spec, Log: zerolog.Nop()})
+	pr, err := Predict(ctx, PredictOptions{Dir: dir, Input: input, Output: outCSV, IDs: p.Features.IDs, Spec: spec, Problem: p, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ print(float(np.max(np.abs(got["y"].to_numpy() - p))), int((got["Id"] == X["Id"])
 	runPython(t, `import sys, pandas as pd
 pd.read_csv(sys.argv[1]).to_parquet(sys.argv[2], index=False)
 pd.read_csv(sys.argv[1]).drop(columns=["b"]).to_parquet(sys.argv[3], index=False)`, input, inPq, inPq+".nob.parquet")
-	if pr, err := Predict(ctx, PredictOptions{Dir: dir, Input: inPq, Output: outPq, IDs: p.Features.IDs, Spec: spec, Log: zerolog.Nop()}); err != nil || pr.Rows != 57 {
+	if pr, err := Predict(ctx, PredictOptions{Dir: dir, Input: inPq, Output: outPq, IDs: p.Features.IDs, Spec: spec, Problem: p, Log: zerolog.Nop()}); err != nil || pr.Rows != 57 {
 		t.Fatalf("predict from Parquet: %v, %+v", err, pr)
 	}
 	same := runPython(t, `import sys, pandas as pd

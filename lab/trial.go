@@ -190,7 +190,7 @@ func (s *Session) begin(ctx context.Context, p agent.TrialPlan) error {
 		return s.fail(fmt.Sprintf("writing %s: %v", s.rel, err), nil)
 	}
 	cctx, done := s.callCtx(ctx)
-	k, err := x.pool.Get(cctx)
+	k, err := x.pool.Get(cctx, s.n)
 	done()
 	if err != nil {
 		if s.ctx.Err() != nil || ctx.Err() != nil {
@@ -411,6 +411,11 @@ func (s *Session) exec(ctx context.Context, ac *agentCell, i int) (agent.CellRes
 		if _, err := s.x.emit(journal.Event{Type: journal.CellError, Trial: s.n, Cell: &i, Ename: ce.EName, Evalue: ce.EValue, Text: tail(tb, 4000)}); err != nil {
 			return res, s.broken(err)
 		}
+		if c := s.x.p.Kernel.InForce; ce.EName == "MemoryError" && c != nil && c.Memory > 0 {
+			// Under an rlimit the cap shows as MemoryError; no fix makes
+			// the machine bigger.
+			return res, s.failErr(fmt.Sprintf("the trial went past its memory cap of %s: %s raised MemoryError: %s", specs.FormatBytes(c.Memory), name, ce.EValue), nil)
+		}
 		if ac == nil {
 			return res, s.failErr(fmt.Sprintf("%s raised %s: %s", name, ce.EName, ce.EValue), nil)
 		}
@@ -428,9 +433,12 @@ func (s *Session) exec(ctx context.Context, ac *agentCell, i int) (agent.CellRes
 		if _, err2 := s.x.emit(journal.Event{Type: journal.KernelDied, Trial: s.n, Kernel: s.k.ID(), Reason: err.Error()}); err2 != nil {
 			return res, s.broken(err2)
 		}
+		if why := limitReason(s.k); why != "" {
+			return res, s.failErr(why, kernel.ErrKernelDied)
+		}
 		return res, s.failErr(fmt.Sprintf("the kernel died: %v", err), kernel.ErrKernelDied)
 	case errors.Is(err, runner.ErrTimeout):
-		return res, s.failErr(fmt.Sprintf("%s ran past the per-cell time limit of %s", name, s.x.p.Budget.CellTime), runner.ErrTimeout)
+		return res, s.failErr(withLimit(s.k, fmt.Sprintf("%s ran past the per-cell time limit of %s", name, s.x.p.Budget.CellTime)), runner.ErrTimeout)
 	case s.ctx.Err() != nil:
 		return res, s.failErr(context.Cause(s.ctx).Error(), nil)
 	case ctx.Err() != nil:

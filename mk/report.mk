@@ -6,7 +6,8 @@ REPORT_DIR := .cache/report-acceptance
 REPORT_TRIALS ?= 12
 
 ## report-acceptance: a House Prices experiment, then `trialbook report`
-## (nbformat-validated, re-executed by nbclient from the experiment folder),
+## (nbformat-validated, re-executed by nbclient from the experiment folder,
+## with its holdout evaluation of the model predict applies),
 ## `trialbook status` showing the ensemble's holdout score, and
 ## `trialbook predict` on train.csv without its target (one prediction per
 ## row; a missing and an extra column must fail with a clear error).
@@ -16,6 +17,8 @@ report-acceptance: venv build
 	sed "s|data: '[^']*'|data: '$(abspath $(REPORT_DATA))'|" examples/house-prices/problem.jsonnet > $(REPORT_DIR)/problem.jsonnet
 	$(BIN) run $(REPORT_DIR) --trials $(REPORT_TRIALS)
 	$(BIN) report $(REPORT_DIR)
+	grep -q 'How the final model does on the sealed holdout' $(REPORT_DIR)/report.ipynb
+	$(VPY) -c 'import json, sys; h = json.load(open(sys.argv[1]))["holdout"]; assert not h.get("disabled") and h["models"], h.get("disabled"); m = h["models"][0]; print("holdout:", m["name"], {r["name"]: r["value"] for r in m["metrics"]})' $(REPORT_DIR)/report.json
 	$(BIN) status $(REPORT_DIR) | tee $(REPORT_DIR)/status.txt
 	grep -q '^ensemble: CV rmse .*holdout [0-9]' $(REPORT_DIR)/status.txt
 	$(VPY) -c 'import sys, nbformat; from nbclient import NotebookClient; d = sys.argv[1]; nb = nbformat.read(d + "/report.ipynb", as_version=4); nbformat.validate(nb); NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": d}}).execute(); nbformat.validate(nb); print("report.ipynb: valid, re-executed by nbclient")' $(REPORT_DIR)

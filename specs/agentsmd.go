@@ -467,12 +467,53 @@ func rulesSection(p *Problem) string {
 	for _, l := range KernelLibraries() {
 		libs = append(libs, fmt.Sprintf("%s %s", l.Name, l.Version))
 	}
-	return "- **No network.** The kernel cannot reach the internet: do not download data, models or packages, and do not `pip install`.\n" +
+	return confinementRule(p.Kernel.InForce) +
 		"- **Never look for the holdout labels** or for the original dataset. Read only `train`, `X`, `y`, `X_holdout` and the files in `DATA_DIR`.\n" +
 		"- **Fixed seeds.** Pass `SEED` to every random state (`random_state=SEED`, `seed=SEED`, `np.random.default_rng(SEED)`), so a trial gives the same numbers when it runs again.\n" +
 		"- **Use the fixed folds** for every score you compare, and never fit anything that sees a validation row's target before predicting it.\n" +
 		"- **Do not redefine** the setup cell's names, and do not write outside `ARTIFACTS`.\n" +
 		"- **Libraries in the kernel** (Python 3.11): " + strings.Join(libs, ", ") + ", and the standard library. Nothing else can be installed."
+}
+
+// confinementRule tells agents what confines their kernel on this run, as
+// it is: what the sandbox enforces, or that nothing does and why.
+func confinementRule(c *Confinement) string {
+	var b strings.Builder
+	switch {
+	case c == nil:
+		b.WriteString("- **Work offline.** Do not download data, models or packages, and do not `pip install`.\n")
+	case c.Sandboxed:
+		fmt.Fprintf(&b, "- **Sandbox.** The kernel runs in a sandbox with no network: not the internet, not this machine's services. Do not download data, models or packages, and do not `pip install`: it fails. "+
+			"It can write only to %s; `DATA_DIR` is read-only, and nothing else of the experiment folder, nor the home directory, is in it.\n", backticked(c.Writable))
+	default:
+		fmt.Fprintf(&b, "- **No sandbox on this run** (%s). The kernel may be able to reach the network and to write where the user can: do not. Download no data, models or packages, do not `pip install`, and write only to `ARTIFACTS`.\n", strings.TrimSuffix(c.Why, "."))
+	}
+	if c != nil && (c.Memory > 0 || c.Processes > 0) {
+		var caps []string
+		if c.Memory > 0 {
+			caps = append(caps, "memory "+FormatBytes(c.Memory))
+		}
+		if c.Processes > 0 {
+			caps = append(caps, fmt.Sprintf("%d processes and threads", c.Processes))
+		}
+		b.WriteString("- **Resource caps** per trial kernel: " + strings.Join(caps, ", ") + ". A trial that goes past the memory cap fails; size data copies and models to fit.\n")
+	}
+	return b.String()
+}
+
+// FormatBytes writes a memory size as people read it: 512 MiB, 2 GiB.
+func FormatBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if f == float64(int64(f)) {
+		return fmt.Sprintf("%d %s", int64(f), units[i])
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
 func backticked(names []string) string {

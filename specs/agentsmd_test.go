@@ -153,3 +153,45 @@ func TestKernelLibrariesMatchRequirements(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderConfinement checks that AGENTS.md says what confines the kernel
+// as it is on the run: a sandbox, or none and why, and the caps.
+func TestRenderConfinement(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      *Confinement
+		want    []string
+		notWant []string
+	}{
+		{"unknown", nil, []string{"**Work offline.**"}, []string{"sandbox", "cannot reach"}},
+		{"sandboxed", &Confinement{Sandboxed: true, Writable: []string{"trials/NNN/", "/tmp"}, Memory: 2 << 30, Processes: 512},
+			[]string{"runs in a sandbox with no network", "write only to `trials/NNN/`, `/tmp`", "`DATA_DIR` is read-only", "memory 2 GiB, 512 processes and threads"},
+			[]string{"No sandbox"}},
+		{"not sandboxed", &Confinement{Why: "bubblewrap is not installed."},
+			[]string{"**No sandbox on this run** (bubblewrap is not installed)", "may be able to reach the network"},
+			[]string{"runs in a sandbox", "Resource caps"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Load(context.Background(), "testdata/problems/regression.jsonnet", LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Kernel.InForce = tc.in
+			md, err := RenderAgentsMD(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rules := md[strings.Index(md, "## Rules"):]
+			for _, w := range tc.want {
+				if !strings.Contains(rules, w) {
+					t.Errorf("the rules lack %q:\n%s", w, rules)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(rules, w) {
+					t.Errorf("the rules say %q:\n%s", w, rules)
+				}
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -378,17 +379,92 @@ func (c *checker) features(obj map[string]any) Features {
 }
 
 func (c *checker) kernel(obj map[string]any) Kernel {
+	k := Kernel{Sandbox: SandboxAuto, Transport: "ipc", Memory: -1, Processes: -1}
 	v, ok := obj["kernel"]
 	if !ok {
-		return Kernel{}
+		return k
 	}
 	o, ok := v.(map[string]any)
 	if !ok {
 		c.issues.add("kernel", "%s is %s; want an object such as tb.kernel(name='python3', gpu=true)", show(v), kindOf(v))
-		return Kernel{}
+		return k
 	}
-	c.unknown("kernel", o, []string{"name", "gpu"})
-	return Kernel{Name: c.str(o, "kernel", "name", ""), GPU: c.boolean(o, "kernel", "gpu")}
+	c.unknown("kernel", o, []string{"name", "gpu", "sandbox", "transport", "memory", "processes"})
+	k.Name = c.str(o, "kernel", "name", "")
+	k.GPU = c.boolean(o, "kernel", "gpu")
+	switch k.Sandbox = c.str(o, "kernel", "sandbox", SandboxAuto); k.Sandbox {
+	case SandboxAuto, SandboxRequired, SandboxOff:
+	default:
+		c.issues.add("kernel.sandbox", "%q is not a sandbox mode; want 'auto' (sandbox where the host can), 'required' (refuse to run without) or 'off'", k.Sandbox)
+	}
+	switch k.Transport = c.str(o, "kernel", "transport", "ipc"); k.Transport {
+	case "ipc", "tcp":
+	default:
+		c.issues.add("kernel.transport", "%q is not a transport; want 'ipc' (Unix sockets, the default) or 'tcp'", k.Transport)
+	}
+	if k.Transport == "tcp" && k.Sandbox == SandboxRequired {
+		c.issues.add("kernel.transport", "'tcp' cannot reach a sandboxed kernel (it has no network), and sandbox is 'required'; want transport='ipc'")
+	}
+	k.Memory = c.size(o, "kernel", "memory")
+	if v, set := o["processes"]; set && v != nil {
+		if n := c.integer(o, "kernel", "processes", -1); n < 0 {
+			c.issues.add("kernel.processes", "%d is negative; want a count of processes and threads such as 512, or 0 for no cap", n)
+		} else {
+			k.Processes = int(n)
+		}
+	}
+	return k
+}
+
+// size reads a memory size: bytes as a number, or a string such as "4GiB",
+// "512MiB", "2G"; absent or null is -1 (the default).
+func (c *checker) size(obj map[string]any, prefix, key string) int64 {
+	v, ok := obj[key]
+	if !ok || v == nil {
+		return -1
+	}
+	field := join(prefix, key)
+	if _, isNum := v.(json.Number); isNum {
+		n := c.integer(obj, prefix, key, -1)
+		if n < 0 {
+			c.issues.add(field, "%d is negative; want a size such as '4GiB', or 0 for no cap", n)
+			return -1
+		}
+		return n
+	}
+	s, ok := v.(string)
+	if !ok {
+		c.issues.add(field, "%s is %s; want a size such as '4GiB' or '512MiB'", show(v), kindOf(v))
+		return -1
+	}
+	n, err := ParseSize(s)
+	if err != nil {
+		c.issues.add(field, "%v", err)
+		return -1
+	}
+	return n
+}
+
+// ParseSize reads a memory size such as "4GiB", "512 MiB", "2G" or "1.5g"
+// (K, M, G, T with or without "iB" or "B" are powers of 1024) or a plain
+// number of bytes.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" {
+		return 0, fmt.Errorf("%q is not a size; want a string such as '4GiB', '512MiB' or '2G'", s)
+	}
+	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "ib"), "b")
+	mult := map[string]float64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q has an unknown unit; want B, KiB, MiB, GiB or TiB, e.g. '4GiB'", s)
+	}
+	return int64(f * mult), nil
 }
 
 func (c *checker) agent(obj map[string]any) Agent {

@@ -78,6 +78,7 @@ func TestLoadGoodProblems(t *testing.T) {
 			Holdout:    0.2, Seed: 7,
 			Budget:   Budget{Trials: 12, Time: 90 * time.Minute, TrialTime: 10 * time.Minute, CellTime: 2 * time.Minute, CellsPerTrial: 25},
 			Features: Features{Exclude: []string{"churn", "plan"}, IDs: []string{"id"}},
+			Kernel:   Kernel{Sandbox: SandboxAuto, Transport: "ipc", Memory: -1, Processes: -1},
 			Agent:    Agent{Kind: "builtin", FixAttempts: 3},
 			Context:  "A row is a customer; spend is in EUR per month.",
 		}

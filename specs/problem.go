@@ -115,6 +115,40 @@ type Features struct {
 type Kernel struct {
 	Name string `json:"name"` // kernelspec name; "" means the project's python3
 	GPU  bool   `json:"gpu"`
+	// Sandbox is SandboxAuto (the default), SandboxRequired or SandboxOff.
+	Sandbox string `json:"sandbox"`
+	// Transport is "ipc" (the default) or "tcp".
+	Transport string `json:"transport"`
+	// Memory caps each trial kernel, in bytes: -1 is the default (3/4 of
+	// the machine's memory), 0 no cap.
+	Memory int64 `json:"memory"`
+	// Processes caps each trial kernel's processes and threads: -1 is the
+	// default (1024), 0 no cap.
+	Processes int `json:"processes"`
+	// InForce is what the host actually enforces, found when a run starts
+	// (not part of the problem file); AGENTS.md tells agents about it. Nil
+	// until then: AGENTS.md then promises no confinement.
+	InForce *Confinement `json:"-"`
+}
+
+// The values of Kernel.Sandbox.
+const (
+	SandboxAuto     = "auto"
+	SandboxRequired = "required"
+	SandboxOff      = "off"
+)
+
+// Confinement is what confines trial kernels on this run.
+type Confinement struct {
+	Sandboxed bool
+	// Why says why trials are not sandboxed when Sandboxed is false: off in
+	// the problem, or what the host lacks.
+	Why string
+	// Writable are the paths a trial may write, as a trial names them.
+	Writable []string
+	// Memory and Processes are the caps in force (0: none).
+	Memory    int64
+	Processes int
 }
 
 // Agent configures who proposes trials.

@@ -3,7 +3,10 @@
 // start-to-ready, and trivial execute round trips (ended, on both sides, by
 // the execute_reply and the iopub idle of the request). It reports medians,
 // p99, the ratios trialbook / jupyter_client and each client's overhead over
-// the kernel's own busy-to-idle time for the same request.
+// the kernel's own busy-to-idle time for the same request. Then it compares
+// trialbook's own launches: tcp, ipc, and ipc in a bubblewrap sandbox
+// (start-to-ready and round trips), and bwrap's setup next to raw
+// namespaces.
 package main
 
 import (
@@ -47,14 +50,15 @@ func main() {
 	script := flag.String("script", "scripts/bench_kernel.py", "jupyter_client side")
 	probe := flag.String("probe", "scripts/kernel_probe.py", "launcher that timestamps ipykernel's internal hand-offs")
 	probeN := flag.Int("probe-n", 300, "round trips on the instrumented kernel (0: skip)")
+	transports := flag.Bool("transports", true, "also compare trialbook over tcp, ipc and ipc in a sandbox")
 	flag.Parse()
-	if err := run(*name, *n, *starts, *code, *script, *probe, *probeN); err != nil {
+	if err := run(*name, *n, *starts, *code, *script, *probe, *probeN, *transports); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-kernel:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name string, n, starts int, code, script, probe string, probeN int) error {
+func run(name string, n, starts int, code, script, probe string, probeN int, transports bool) error {
 	ctx := context.Background()
 	spec, err := kernel.FindSpec(name, kernel.SearchOptions{})
 	if err != nil {
@@ -86,7 +90,7 @@ func run(name string, n, starts int, code, script, probe string, probeN int) err
 	// both see the same machine load.
 	startTrialbook := func() error {
 		t0 := time.Now()
-		k, err := kernel.Start(ctx, spec, kernel.StartOptions{})
+		k, err := kernel.Start(ctx, spec, kernel.StartOptions{Transport: "tcp"})
 		if err != nil {
 			return fmt.Errorf("trialbook start: %w", err)
 		}
@@ -108,7 +112,8 @@ func run(name string, n, starts int, code, script, probe string, probeN int) err
 		}
 	}
 
-	k, err := kernel.Start(ctx, spec, kernel.StartOptions{})
+	// tcp, as jupyter_client's side: the comparison is of the clients.
+	k, err := kernel.Start(ctx, spec, kernel.StartOptions{Transport: "tcp"})
 	if err != nil {
 		return fmt.Errorf("trialbook start: %w", err)
 	}
@@ -149,6 +154,9 @@ func run(name string, n, starts int, code, script, probe string, probeN int) err
 	report(tb, py, raw, n, starts)
 	if probeN > 0 {
 		reportSplit(tbSplit, jcSplit, probeErr, probeN)
+	}
+	if transports {
+		return benchTransports(ctx, spec, code, n, starts)
 	}
 	return nil
 }

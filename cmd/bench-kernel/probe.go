@@ -97,7 +97,7 @@ func writeProbeSpec(spec *kernel.Spec, script string) (dir string, probed *kerne
 // probeTrialbook runs n round trips of code with trialbook's client on the
 // instrumented kernel and splits their overhead.
 func probeTrialbook(ctx context.Context, spec *kernel.Spec, code string, n int) (*split, error) {
-	k, err := kernel.Start(ctx, spec, kernel.StartOptions{})
+	k, err := kernel.Start(ctx, spec, kernel.StartOptions{Transport: "tcp"})
 	if err != nil {
 		return nil, fmt.Errorf("instrumented kernel: %w", err)
 	}

@@ -27,7 +27,7 @@ func runPredict(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := lab.Predict(ctx, lab.PredictOptions{Dir: dir, Input: pos[1], Output: *out, IDs: p.Features.IDs, Spec: spec, Log: a.log})
+	res, err := lab.Predict(ctx, lab.PredictOptions{Dir: dir, Input: pos[1], Output: *out, IDs: p.Features.IDs, Spec: spec, Problem: p, Log: a.log})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -98,6 +99,12 @@ func runRun(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
+	// What confines trial kernels on this host, before AGENTS.md tells
+	// agents about it.
+	// (experiment.started then says it, printed second, after the budget.)
+	if _, err := lab.Confine(ctx, p); err != nil {
+		return err
+	}
 	md, err := specs.RenderAgentsMD(p, prof)
 	if err != nil {
 		return err
@@ -179,6 +186,11 @@ func (p *progress) event(e journal.Event, s *journal.Snapshot) {
 	switch e.Type {
 	case journal.ExperimentStarted, journal.ExperimentResumed:
 		plain = e.Reason // the budget it runs under, and what a flag changed
+		// Then how trial kernels are confined (lab.ConfinementNotice).
+		var d struct{ Sandbox string }
+		if json.Unmarshal(e.Data, &d) == nil && d.Sandbox != "" {
+			plain += "\n" + d.Sandbox
+		}
 	case journal.TrialStarted:
 		plain = fmt.Sprintf("trial %d started: %s", e.Trial, e.Title)
 	case journal.TrialKept, journal.TrialDiscarded:

@@ -167,6 +167,10 @@ func TestKillAndResume(t *testing.T) {
 		t.Fatalf("killed after %d trials, want it killed during one of the first three", s.Counts.Done)
 	}
 	out := rerun(t, dir, "resuming under the budget it was started with: --trials 3, no time limit", "--no-report")
+	// The second line says how trial kernels are confined.
+	if lines := strings.SplitN(out, "\n", 3); len(lines) < 2 || !strings.HasPrefix(lines[1], "trial kernels are sandboxed: no network") {
+		t.Errorf("the run's second line is not the sandbox notice:\n%s", out)
+	}
 	events, s := foldJournal(t, dir)
 	c := s.Counts
 	if c.Kept+c.Discarded+c.Failed != 3 || c.Done != 3 || c.Total != 3 || c.Interrupted != 1 {

@@ -15,6 +15,7 @@ import (
 
 	"trialbook/bridge"
 	"trialbook/journal"
+	"trialbook/lab"
 	"trialbook/specs"
 )
 
@@ -84,6 +85,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		Hosts:        []string{host},
 		Controller:   &serveController{Processes: &bridge.Processes{Exe: exe}},
 		Describe:     describeProblem,
+		Inspector:    labInspector{},
 		Log:          &logger,
 	})
 	if err != nil {
@@ -200,6 +202,9 @@ func (c *serveController) Create(ctx context.Context, dir string, req bridge.New
 	}
 	prof, err := specs.ProfileData(ctx, p)
 	if err != nil {
+		return created, err
+	}
+	if _, err := lab.Confine(ctx, p); err != nil {
 		return created, err
 	}
 	md, err := specs.RenderAgentsMD(p, prof)

@@ -20,12 +20,13 @@ import (
 func runStatus(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("status")
 	top := fs.Int("n", 0, "show only the best N trials (0: all)")
+	compare := fs.Bool("compare", false, "`status DIR --compare A B`: compare trials A and B (cells, tags, folds and the keep rule's paired test)")
 	// Flags may come before or after the folder.
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
+	if len(pos) == 0 || (len(pos) != 1 && !*compare) {
 		return errUsage
 	}
 	dir := pos[0]
@@ -42,6 +43,9 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 	events, err := journal.ReadFile(filepath.Join(dir, lab.JournalFile))
 	if err != nil {
 		return err
+	}
+	if *compare {
+		return runCompare(a.stdout, dir, events, pos[1:])
 	}
 	s := journal.Fold(events)
 	name := dir

@@ -38,7 +38,7 @@ func commands() []command {
 		{"check", "check PROBLEM", "validate a problem file and print the resolved problem", runCheck},
 		{"agents-md", "agents-md PROBLEM [-o FILE]", "render AGENTS.md from a problem file", runAgentsMD},
 		{"run", "run PROBLEM.jsonnet|DIR [--trials N] [--time D] [--workers N] [--agent A] [--resume]", "run an experiment", runRun},
-		{"status", "status DIR", "show an experiment's progress and leaderboard", runStatus},
+		{"status", "status DIR [--compare A B]", "show an experiment's progress and leaderboard, or compare two trials", runStatus},
 		{"report", "report DIR", "write and execute report.ipynb", runReport},
 		{"predict", "predict DIR NEW.csv|NEW.parquet [-o OUT.csv|OUT.parquet]", "apply the best model or ensemble to new rows (CSV or Parquet, in and out)", runPredict},
 		{"nb", "nb run IN.ipynb [-o OUT.ipynb] [--kernel NAME] [--timeout D] [--allow-errors] [-p NAME VALUE ...]", "execute a notebook cell by cell", runNB},

@@ -6,11 +6,13 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { IStateDB } from '@jupyterlab/statedb';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { DashboardWidget } from './dashboard';
+import { DashboardModel } from './dashboardModel';
 import { PanelModel } from './model';
 import { TrialbookPanel } from './panel';
 import { CommandIDs, PLUGIN_ID } from './tokens';
@@ -36,6 +38,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     state: IStateDB | null
   ) => {
     const model = new PanelModel();
+    const icon = new LabIcon({ name: 'trialbook:panel', svgstr: iconSvg });
     const openNotebook = (path: string) =>
       void app.commands.execute('docmanager:open', { path, factory: 'Notebook' });
 
@@ -49,7 +52,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     settings.changed.connect(apply);
 
+    // One dashboard tab per experiment; the layout restorer reopens them
+    // after a reload through the open-dashboard command.
+    const dashboards = new WidgetTracker<MainAreaWidget<DashboardWidget>>({ namespace: 'trialbook-dashboard' });
+    const openDashboard = (experiment: string) => {
+      const open = dashboards.find(w => w.content.model.experiment === experiment);
+      if (open) {
+        app.shell.activateById(open.id);
+        return open;
+      }
+      const content = new DashboardWidget(new DashboardModel(experiment, model), { openNotebook });
+      const widget = new MainAreaWidget({ content });
+      // MainAreaWidget names its content "main area content": name the experiment.
+      content.node.setAttribute('aria-label', `Dashboard of ${experiment}`);
+      widget.id = `trialbook-dashboard:${experiment}`;
+      widget.title.label = content.title.label;
+      widget.title.caption = content.title.caption;
+      widget.title.icon = icon;
+      widget.title.closable = true;
+      app.shell.add(widget, 'main');
+      void dashboards.add(widget);
+      app.shell.activateById(widget.id);
+      return widget;
+    };
+
     const panel = new TrialbookPanel(model, {
+      openDashboard: id => void app.commands.execute(CommandIDs.openDashboard, { experiment: id }),
       openNotebook,
       openMarkdown: path => void app.commands.execute('docmanager:open', { path, factory: 'Markdown Preview' }),
       saveConnection: async c => {
@@ -57,7 +85,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await settings.set('token', c.token);
       }
     });
-    panel.title.icon = new LabIcon({ name: 'trialbook:panel', svgstr: iconSvg });
+    panel.title.icon = icon;
     app.shell.add(panel, 'right', { rank: 600 });
     restorer?.add(panel, 'trialbook-panel');
 
@@ -73,7 +101,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'Trialbook: reconnect to the service',
       execute: () => model.refresh()
     });
+    app.commands.addCommand(CommandIDs.openDashboard, {
+      label: args => (args.experiment ? `Trialbook dashboard: ${String(args.experiment)}` : 'Open the Trialbook dashboard'),
+      caption: 'The leaderboard, the search over time, each trial and comparisons of the chosen experiment',
+      isEnabled: args => Boolean(args.experiment ?? model.selected),
+      execute: args => {
+        const id = String(args.experiment ?? model.selected ?? '');
+        if (id) {
+          openDashboard(id);
+        }
+      }
+    });
+    if (restorer) {
+      void restorer.restore(dashboards, {
+        command: CommandIDs.openDashboard,
+        args: w => ({ experiment: w.content.model.experiment }),
+        name: w => w.content.model.experiment
+      });
+    }
     palette?.addItem({ command: CommandIDs.open, category: 'Trialbook' });
+    palette?.addItem({ command: CommandIDs.openDashboard, category: 'Trialbook' });
     palette?.addItem({ command: CommandIDs.reconnect, category: 'Trialbook' });
 
     // The chosen experiment survives a page reload. The state database

@@ -26,6 +26,8 @@ export interface PanelActions {
   openMarkdown(path: string): void;
   /** Saves a connection pasted into the panel into the extension's settings. */
   saveConnection(c: Connection): Promise<void>;
+  /** Opens an experiment's dashboard in the main area. */
+  openDashboard(experiment: string): void;
 }
 
 type SortKey = 'trial' | 'title' | 'score' | 'status' | 'time' | 'cost';
@@ -363,8 +365,19 @@ export class TrialbookPanel extends Widget {
         'div',
         { className: 'tb-Actions' },
         action('start', 'Start', snap.status === 'created' && !live),
-        action('stop', 'Stop', live),
-        action('resume', 'Resume', !live && snap.status !== 'created')
+        // A finished or failed run may hold its lock a little longer (the
+        // report, the exit): there is nothing left to stop.
+        action('stop', 'Stop', live && snap.status !== 'finished' && snap.status !== 'failed'),
+        action('resume', 'Resume', !live && snap.status !== 'created'),
+        h(
+          'button',
+          {
+            className: 'tb-Button',
+            title: 'The leaderboard, the search over time, each trial and comparisons, in a main-area tab',
+            onclick: () => this._actions.openDashboard(id)
+          },
+          'Open dashboard'
+        )
       ),
       this._model.actionError ? h('p', { className: 'tb-Error', role: 'alert' }, this._model.actionError) : null
     );

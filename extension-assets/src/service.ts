@@ -2,14 +2,18 @@
 // URLs, the token and the wire; it does not know what the panel shows.
 
 import {
+  Comparison,
   Created,
   ExperimentSummary,
   NewExperiment,
+  TrialCells,
   View,
   errorField,
   errorMessage,
   isCreated,
+  isComparison,
   isExperimentList,
+  isTrialCells,
   isView
 } from './tokens';
 
@@ -115,6 +119,24 @@ export class ServiceClient {
     const v = await this._request('GET', `/api/experiments/${encodeURIComponent(id)}`);
     if (!isView(v)) {
       throw new ServiceError(`GET /api/experiments/${id}: unexpected answer`, 200);
+    }
+    return v;
+  }
+
+  async trialCells(id: string, trial: number): Promise<TrialCells> {
+    const path = `/api/experiments/${encodeURIComponent(id)}/trials/${trial}/cells`;
+    const v = await this._request('GET', path);
+    if (!isTrialCells(v)) {
+      throw new ServiceError(`GET ${path}: unexpected answer`, 200);
+    }
+    return v;
+  }
+
+  async compare(id: string, a: number, b: number): Promise<Comparison> {
+    const path = `/api/experiments/${encodeURIComponent(id)}/compare?a=${a}&b=${b}`;
+    const v = await this._request('GET', path);
+    if (!isComparison(v)) {
+      throw new ServiceError(`GET ${path}: unexpected answer`, 200);
     }
     return v;
   }

@@ -14,6 +14,7 @@ export namespace CommandIDs {
   export const open = 'trialbook:open-panel';
   export const openNotebook = 'trialbook:open-notebook';
   export const reconnect = 'trialbook:reconnect';
+  export const openDashboard = 'trialbook:open-dashboard';
 }
 
 /** One journal event (journal.Event). Fields beyond seq, time and type are optional. */
@@ -448,3 +449,194 @@ export function errorMessage(v: unknown): string | undefined {
   return isDict(v) && isString(v.error) ? v.error : undefined;
 }
 
+
+// ---------------------------------------------------------------------------
+// The dashboard's answers (docs/api.md, Dashboard: lab/inspect.go, lab/compare.go).
+
+/** lab.CompactOutput */
+export interface CompactOutput {
+  type: 'text' | 'image' | 'error' | string;
+  name?: string;
+  text?: string;
+  mime?: string;
+  data?: string;
+  truncated?: boolean;
+}
+
+/** lab.NotebookCell */
+export interface NotebookCell {
+  index: number;
+  type: string;
+  role?: string;
+  source: string;
+  executionCount?: number | null;
+  outputs: CompactOutput[];
+}
+
+/** lab.TrialCells: GET …/trials/{n}/cells */
+export interface TrialCells {
+  trial: number;
+  notebook: string;
+  written: boolean;
+  cells: NotebookCell[];
+}
+
+/** lab.ValueDiff */
+export interface ValueDiff {
+  key: string;
+  a: string | null;
+  b: string | null;
+  same: boolean;
+}
+
+/** lab.LineDiff */
+export interface LineDiff {
+  op: '=' | '-' | '+';
+  text: string;
+  a?: number;
+  b?: number;
+}
+
+/** lab.CellDiff */
+export interface CellDiff {
+  index: number;
+  role?: string;
+  change: 'same' | 'changed' | 'added' | 'removed';
+  lines: LineDiff[];
+}
+
+/** lab.FoldPair */
+export interface FoldPair {
+  fold: number;
+  a: number;
+  b: number;
+  diff: number;
+  improvement: number;
+}
+
+/** lab.Paired: the keep rule's paired test. */
+export interface Paired {
+  improvements: number[];
+  mean: number;
+  se: number;
+  wins: number;
+  k: number;
+}
+
+/** lab.CompareSide */
+export interface CompareSide extends TrialRow {
+  plan?: string;
+  tags: Record<string, string>;
+}
+
+/** lab.Comparison: GET …/compare?a=A&b=B */
+export interface Comparison {
+  metric: string;
+  direction: string;
+  a: CompareSide;
+  b: CompareSide;
+  cells: CellDiff[];
+  tags: ValueDiff[];
+  params: ValueDiff[];
+  folds: FoldPair[];
+  test: Paired | null;
+  keep?: boolean;
+  reason?: string;
+}
+
+const isStringMap = (v: unknown): v is Record<string, string> => isDict(v) && Object.values(v).every(isString);
+const isArrayOf = <T>(v: unknown, f: (x: unknown) => x is T): v is T[] => Array.isArray(v) && v.every(f);
+const isNullableString = (v: unknown) => v === null || isString(v);
+
+function isCompactOutput(v: unknown): v is CompactOutput {
+  return (
+    isDict(v) &&
+    isString(v.type) &&
+    optional(v, 'name', isString) &&
+    optional(v, 'text', isString) &&
+    optional(v, 'mime', isString) &&
+    optional(v, 'data', isString) &&
+    optional(v, 'truncated', isBool)
+  );
+}
+
+function isNotebookCell(v: unknown): v is NotebookCell {
+  return (
+    isDict(v) &&
+    isNumber(v.index) &&
+    isString(v.type) &&
+    isString(v.source) &&
+    optional(v, 'role', isString) &&
+    optional(v, 'executionCount', isNumber) &&
+    isArrayOf(v.outputs, isCompactOutput)
+  );
+}
+
+export function isTrialCells(v: unknown): v is TrialCells {
+  return isDict(v) && isNumber(v.trial) && isString(v.notebook) && isBool(v.written) && isArrayOf(v.cells, isNotebookCell);
+}
+
+function isValueDiff(v: unknown): v is ValueDiff {
+  return isDict(v) && isString(v.key) && isNullableString(v.a) && isNullableString(v.b) && isBool(v.same);
+}
+
+function isLineDiff(v: unknown): v is LineDiff {
+  return (
+    isDict(v) &&
+    (v.op === '=' || v.op === '-' || v.op === '+') &&
+    isString(v.text) &&
+    optional(v, 'a', isNumber) &&
+    optional(v, 'b', isNumber)
+  );
+}
+
+function isCellDiff(v: unknown): v is CellDiff {
+  return (
+    isDict(v) &&
+    isNumber(v.index) &&
+    optional(v, 'role', isString) &&
+    ['same', 'changed', 'added', 'removed'].includes(v.change as string) &&
+    isArrayOf(v.lines, isLineDiff)
+  );
+}
+
+function isFoldPair(v: unknown): v is FoldPair {
+  return isDict(v) && ['fold', 'a', 'b', 'diff', 'improvement'].every(k => isNumber(v[k]));
+}
+
+function isPaired(v: unknown): v is Paired {
+  return (
+    isDict(v) &&
+    isArrayOf(v.improvements, isNumber) &&
+    ['mean', 'se', 'wins', 'k'].every(k => isNumber(v[k]))
+  );
+}
+
+function isCompareSide(v: unknown): v is CompareSide {
+  return isTrialRow(v) && isDict(v) && optional(v, 'plan', isString) && isStringMap(v.tags);
+}
+
+export function isComparison(v: unknown): v is Comparison {
+  return (
+    isDict(v) &&
+    isString(v.metric) &&
+    isString(v.direction) &&
+    isCompareSide(v.a) &&
+    isCompareSide(v.b) &&
+    isArrayOf(v.cells, isCellDiff) &&
+    isArrayOf(v.tags, isValueDiff) &&
+    isArrayOf(v.params, isValueDiff) &&
+    isArrayOf(v.folds, isFoldPair) &&
+    (v.test === null || v.test === undefined || isPaired(v.test)) &&
+    optional(v, 'keep', isBool) &&
+    optional(v, 'reason', isString)
+  );
+}
+
+/** What trial.proposed carries in data: the agent's tags (lab's proposal). */
+export function proposalTags(data: unknown): Record<string, string> {
+  if (isDict(data) && isStringMap(data.tags)) {
+    return data.tags;
+  }
+  return {};
+}

@@ -3,7 +3,7 @@
 // ended by stopAll(), in its own process group.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -154,4 +154,56 @@ export function readJournal(path) {
 export function percentile(xs, p) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+/**
+ * Starts JupyterLab from .venv on 127.0.0.1:port with root as its root_dir,
+ * the extension and its settings from prefix (where `trialbook lab install`
+ * put them) and its own user settings, config and runtime folders under tmp,
+ * so the user's Jupyter folders are left alone. Returns the user settings
+ * folder (tests write a theme there).
+ */
+export async function startJupyterLab({ tmp, root, prefix, port, token }) {
+  const settingsDir = join(prefix, 'share', 'jupyter', 'lab', 'settings');
+  // No news toast over the panel's buttons.
+  const userSettings = join(tmp, 'lab-user-settings');
+  mkdirSync(join(userSettings, '@jupyterlab', 'apputils-extension'), { recursive: true });
+  writeFileSync(
+    join(userSettings, '@jupyterlab', 'apputils-extension', 'notification.jupyterlab-settings'),
+    JSON.stringify({ fetchNews: 'false', checkForUpdates: false })
+  );
+  await start(
+    'jupyter lab',
+    join(venv, 'bin', 'jupyter-lab'),
+    [
+      '--no-browser',
+      '--allow-root',
+      `--IdentityProvider.token=${token}`,
+      `--ServerApp.root_dir=${root}`, // the same folder as serve's --root: paths map one to one
+      '--ServerApp.ip=127.0.0.1',
+      `--ServerApp.port=${port}`,
+      '--ServerApp.port_retries=0',
+      `--LabApp.app_settings_dir=${settingsDir}`
+    ],
+    {
+      env: {
+        JUPYTER_PATH: join(prefix, 'share', 'jupyter'),
+        JUPYTER_CONFIG_DIR: join(tmp, 'jupyter-config'),
+        JUPYTER_DATA_DIR: join(tmp, 'jupyter-data'),
+        JUPYTER_RUNTIME_DIR: join(tmp, 'jupyter-runtime'),
+        JUPYTERLAB_SETTINGS_DIR: userSettings,
+        JUPYTERLAB_WORKSPACES_DIR: join(tmp, 'lab-workspaces')
+      },
+      ready: new RegExp(`http://127\\.0\\.0\\.1:${port}/lab`)
+    }
+  );
+  return userSettings;
+}
+
+/** Switches JupyterLab's theme by its user settings (read on the next reload). */
+export function setTheme(userSettings, theme) {
+  writeFileSync(
+    join(userSettings, '@jupyterlab', 'apputils-extension', 'themes.jupyterlab-settings'),
+    JSON.stringify({ theme })
+  );
 }

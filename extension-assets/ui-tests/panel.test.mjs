@@ -98,41 +98,7 @@ before(async () => {
   const out = H.run(H.trialbookBin, ['lab', 'install', '--prefix', prefix], { env: runtimeEnv() });
   assert.match(out, /panel settings \(service http:\/\/127\.0\.0\.1:\d+, token from the runtime file/);
 
-  const settingsDir = join(prefix, 'share', 'jupyter', 'lab', 'settings');
-  // No news toast over the panel's buttons.
-  const userSettings = join(tmp, 'lab-user-settings');
-  mkdirSync(join(userSettings, '@jupyterlab', 'apputils-extension'), { recursive: true });
-  writeFileSync(
-    join(userSettings, '@jupyterlab', 'apputils-extension', 'notification.jupyterlab-settings'),
-    JSON.stringify({ fetchNews: 'false', checkForUpdates: false })
-  );
-  await H.start(
-    'jupyter lab',
-    join(H.venv, 'bin', 'jupyter-lab'),
-    [
-      '--no-browser',
-      '--allow-root',
-      `--IdentityProvider.token=${jtoken}`,
-      `--ServerApp.root_dir=${root}`, // the same folder as serve's --root: paths map one to one
-      '--ServerApp.ip=127.0.0.1',
-      `--ServerApp.port=${jport}`,
-      '--ServerApp.port_retries=0',
-      `--LabApp.app_settings_dir=${settingsDir}`
-    ],
-    {
-      env: {
-        // The extension and its settings come from the install prefix; the
-        // user's own Jupyter folders are left alone.
-        JUPYTER_PATH: join(prefix, 'share', 'jupyter'),
-        JUPYTER_CONFIG_DIR: join(tmp, 'jupyter-config'),
-        JUPYTER_DATA_DIR: join(tmp, 'jupyter-data'),
-        JUPYTER_RUNTIME_DIR: join(tmp, 'jupyter-runtime'),
-        JUPYTERLAB_SETTINGS_DIR: userSettings,
-        JUPYTERLAB_WORKSPACES_DIR: join(tmp, 'lab-workspaces')
-      },
-      ready: new RegExp(`http://127\\.0\\.0\\.1:${jport}/lab`)
-    }
-  );
+  await H.startJupyterLab({ tmp, root, prefix, port: jport, token: jtoken });
 
   browser = await chromium.launch({ executablePath: H.chromiumPath, args: H.chromiumArgs });
   page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
@@ -571,8 +537,7 @@ test('an LLM agent\'s tokens and cost, and an ensemble that is used', async () =
 });
 
 test('dark theme', async () => {
-  const dir = join(tmp, 'lab-user-settings', '@jupyterlab', 'apputils-extension');
-  writeFileSync(join(dir, 'themes.jupyterlab-settings'), JSON.stringify({ theme: 'JupyterLab Dark' }));
+  H.setTheme(join(tmp, 'lab-user-settings'), 'JupyterLab Dark');
   await page.reload();
   await openPanel();
   await page.waitForFunction(() => document.body.dataset.jpThemeLight === 'false', null, { timeout: 30000 });

@@ -71,8 +71,19 @@
   features(include=[], exclude=[], ids=[]):: { include: include, exclude: exclude, ids: ids },
 
   // Where trials run: kernel: tb.kernel(gpu=true). name is a kernelspec
-  // name; '' is the project's python3.
-  kernel(name='', gpu=false):: { name: name, gpu: gpu },
+  // name; '' is the project's python3. sandbox: 'auto' confines each trial's
+  // kernel (no network; writes only to its trials/NNN/ and a private tmp;
+  // data/ read-only; nothing else of the experiment) where the host can,
+  // and says so where it cannot; 'required' refuses to run unconfined;
+  // 'off' runs with the user's full rights. transport: 'ipc' (Unix sockets
+  // in a 0700 folder) or 'tcp' (loopback ports; never sandboxed). memory
+  // ('4GiB', '512MiB', bytes) and processes cap each kernel; null is the
+  // default (3/4 of the machine's memory, 1024 processes and threads), 0 no
+  // cap. See docs/sandbox.md.
+  kernel(name='', gpu=false, sandbox='auto', transport='ipc', memory=null, processes=null)::
+    { name: name, gpu: gpu, sandbox: sandbox, transport: transport }
+    + (if memory != null then { memory: memory } else {})
+    + (if processes != null then { processes: processes } else {}),
 
   // Who proposes trials.
   agents:: {

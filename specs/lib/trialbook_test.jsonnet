@@ -37,7 +37,11 @@ local problem(p) = p { data: 'x.csv', target: 'y' };
   ),
   budget_only_given: std.assertEqual(tb.budget(time='30m'), { time: '30m' }),
   features: std.assertEqual(tb.features(ids=['Id']), { include: [], exclude: [], ids: ['Id'] }),
-  kernel: std.assertEqual(tb.kernel(gpu=true), { name: '', gpu: true }),
+  kernel: std.assertEqual(tb.kernel(gpu=true), { name: '', gpu: true, sandbox: 'auto', transport: 'ipc' }),
+  kernel_caps: std.assertEqual(
+    tb.kernel(sandbox='required', memory='2GiB', processes=256),
+    { name: '', gpu: false, sandbox: 'required', transport: 'ipc', memory: '2GiB', processes: 256 }
+  ),
 
   agent_builtin: std.assertEqual(tb.agents.builtin, { kind: 'builtin', fixAttempts: 3 }),
   agent_openai: std.assertEqual(
