@@ -70,10 +70,11 @@ func (a *Anthropic) Propose(ctx context.Context, s State) (Trial, error) { retur
 // Fix asks the model for a replacement of the failing cell.
 func (a *Anthropic) Fix(ctx context.Context, f FixRequest) (Fix, error) { return a.fix(ctx, f) }
 
-// RunTrial writes a whole trial and runs it through a session; a failing
-// cell is fixed in place with Fix.
+// RunTrial runs one trial through a session: by tool calling, cell by cell
+// (the default), or written whole and fixed in place with Fix (agent.mode
+// 'whole').
 func (a *Anthropic) RunTrial(ctx context.Context, s State, l Lab) error {
-	return RunWhole(ctx, a, s, l)
+	return a.runTrial(ctx, a, s, l)
 }
 
 func (a *Anthropic) name() string { return "anthropic" }
@@ -106,14 +107,7 @@ func (a *Anthropic) ask(ctx context.Context, x exchange, maxTokens int, retry *c
 				anthropic.NewUserMessage(anthropic.NewTextBlock(againPrompt(retry.reason))))
 		}
 	}
-	props := x.tool.schema["properties"]
-	required, _ := x.tool.schema["required"].([]string)
-	tool := anthropic.ToolUnionParamOfTool(anthropic.ToolInputSchemaParam{
-		Properties:  props,
-		Required:    required,
-		ExtraFields: map[string]any{"additionalProperties": false},
-	}, x.tool.name)
-	tool.OfTool.Description = anthropic.String(x.tool.description)
+	tool := anthropicTool(x.tool)
 	params := anthropic.MessageNewParams{
 		Model:     anthropic.Model(a.model),
 		MaxTokens: int64(maxTokens),
@@ -131,14 +125,7 @@ func (a *Anthropic) ask(ctx context.Context, x exchange, maxTokens int, retry *c
 	if err != nil {
 		return answer{}, err
 	}
-	u := resp.Usage
-	in := int(u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
-	out := int(u.OutputTokens)
-	// Cache writes cost 1.25 times the input price, cache reads 0.1 times.
-	p := a.price()
-	cost := p.Cost(int(u.InputTokens), out) +
-		(1.25*float64(u.CacheCreationInputTokens)+0.1*float64(u.CacheReadInputTokens))*p.InputPerMTok/1e6
-	ans := answer{usage: Usage{InputTokens: in, OutputTokens: out, CostUSD: cost}}
+	ans := answer{usage: a.usageOf(resp.Usage)}
 	var text []string
 	for _, b := range resp.Content {
 		switch b.Type {
@@ -177,4 +164,100 @@ func (a *Anthropic) fault(err error) fault {
 		return httpFault(apiErr.StatusCode, responseHeader(apiErr.Response), apiErr.Message)
 	}
 	return transportFault(err)
+}
+
+// turn sends the conversation with the tools as Anthropic tools; tool
+// results carry their images as image blocks when images is set.
+func (a *Anthropic) turn(ctx context.Context, c *chat, maxTokens int, images bool) (reply, error) {
+	var msgs []anthropic.MessageParam
+	for _, m := range c.msgs {
+		var blocks []anthropic.ContentBlockParamUnion
+		if m.assistant {
+			if strings.TrimSpace(m.text) != "" {
+				blocks = append(blocks, anthropic.NewTextBlock(m.text))
+			}
+			for _, tc := range m.calls {
+				blocks = append(blocks, anthropic.NewToolUseBlock(tc.id, tc.args, tc.name))
+			}
+			msgs = append(msgs, anthropic.NewAssistantMessage(blocks...))
+			continue
+		}
+		for _, r := range m.results {
+			b := anthropic.NewToolResultBlock(r.id, r.text, r.isError)
+			if images {
+				for _, im := range r.images {
+					b.OfToolResult.Content = append(b.OfToolResult.Content, anthropic.ToolResultBlockParamContentUnion{
+						OfImage: &anthropic.ImageBlockParam{Source: anthropic.ImageBlockParamSourceUnion{
+							OfBase64: &anthropic.Base64ImageSourceParam{Data: im.Base64, MediaType: anthropic.Base64ImageSourceMediaType(im.MIME)}}}})
+				}
+			}
+			blocks = append(blocks, b)
+		}
+		if strings.TrimSpace(m.text) != "" {
+			blocks = append(blocks, anthropic.NewTextBlock(m.text))
+		}
+		msgs = append(msgs, anthropic.NewUserMessage(blocks...))
+	}
+	var tools []anthropic.ToolUnionParam
+	for _, t := range c.tools {
+		tools = append(tools, anthropicTool(t))
+	}
+	params := anthropic.MessageNewParams{
+		Model:     anthropic.Model(a.model),
+		MaxTokens: int64(maxTokens),
+		System:    []anthropic.TextBlockParam{{Text: c.system, CacheControl: anthropic.NewCacheControlEphemeralParam()}},
+		Messages:  msgs,
+		Tools:     tools,
+	}
+	if c.force != "" {
+		params.ToolChoice = anthropic.ToolChoiceParamOfTool(c.force)
+	} else {
+		params.ToolChoice = anthropic.ToolChoiceUnionParam{OfAny: &anthropic.ToolChoiceAnyParam{}}
+	}
+	resp, err := a.client.Messages.New(ctx, params)
+	if err != nil {
+		return reply{}, err
+	}
+	r := reply{usage: a.usageOf(resp.Usage)}
+	var text []string
+	for _, b := range resp.Content {
+		switch b.Type {
+		case "tool_use":
+			r.calls = append(r.calls, toolCall{id: b.ID, name: b.Name, args: json.RawMessage(b.Input)})
+		case "text":
+			text = append(text, b.Text)
+		}
+	}
+	r.text = strings.Join(text, "\n")
+	switch resp.StopReason {
+	case anthropic.StopReasonMaxTokens:
+		r.truncated = true
+	case anthropic.StopReasonRefusal:
+		r.refusal = cmpOrText(r.text, "stop_reason refusal")
+	}
+	return r, nil
+}
+
+// anthropicTool is a tool as the Messages API takes it.
+func anthropicTool(t toolSpec) anthropic.ToolUnionParam {
+	props := t.schema["properties"]
+	required, _ := t.schema["required"].([]string)
+	tool := anthropic.ToolUnionParamOfTool(anthropic.ToolInputSchemaParam{
+		Properties:  props,
+		Required:    required,
+		ExtraFields: map[string]any{"additionalProperties": false},
+	}, t.name)
+	tool.OfTool.Description = anthropic.String(t.description)
+	return tool
+}
+
+// usageOf counts an answer's tokens and cost: cache writes cost 1.25 times
+// the input price, cache reads 0.1 times.
+func (a *Anthropic) usageOf(u anthropic.Usage) Usage {
+	in := int(u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
+	out := int(u.OutputTokens)
+	p := a.price()
+	cost := p.Cost(int(u.InputTokens), out) +
+		(1.25*float64(u.CacheCreationInputTokens)+0.1*float64(u.CacheReadInputTokens))*p.InputPerMTok/1e6
+	return Usage{InputTokens: in, OutputTokens: out, CostUSD: cost}
 }

@@ -43,6 +43,24 @@ type LLMConfig struct {
 	MaxTokens int
 	// MaxOutputTokens caps one answer; 0 means 8192.
 	MaxOutputTokens int
+	// MaxCostPerTrial and MaxCost cap the estimated cost in US dollars of
+	// one trial and of the whole experiment; 0 means no cap.
+	MaxCostPerTrial float64
+	MaxCost         float64
+	// Mode is ModeInteractive (tool calling, cell by cell; "" too) or
+	// ModeWhole (the whole trial written ahead, for small local models
+	// that do not call tools well).
+	Mode string
+	// MaxCellsPerTrial and MaxToolCalls bound one interactive trial;
+	// 0 takes DefaultMaxCellsPerTrial and DefaultMaxToolCalls.
+	MaxCellsPerTrial int
+	MaxToolCalls     int
+	// TrialWall bounds the time one interactive trial may take, the
+	// model's thinking included; 0 means no bound beyond the session's.
+	TrialWall time.Duration
+	// Images sends a cell's image outputs to the model with its results
+	// (for models that accept images); otherwise they are named in a line.
+	Images bool
 	// Price overrides the built-in price table for cost estimates.
 	Price *Price
 	// Retry bounds how provider faults are retried; zero fields take the
@@ -72,11 +90,21 @@ func ConfigFromProblem(a specs.Agent) LLMConfig {
 		Temperature:       a.Temperature,
 		MaxTokensPerTrial: a.MaxTokensPerTrial,
 		MaxTokens:         a.MaxTokens,
+		MaxCostPerTrial:   a.MaxCostPerTrial,
+		MaxCost:           a.MaxCost,
+		Mode:              a.Mode,
+		MaxCellsPerTrial:  a.MaxCellsPerTrial,
+		MaxToolCalls:      a.MaxToolCalls,
+		Images:            a.Images,
+		Retry: RetryPolicy{
+			Total: a.Retry.Total, Attempt: a.Retry.Attempt, Base: a.Retry.Base, Max: a.Retry.Max,
+		},
 	}
 }
 
-// LLMAgent is an LLM-backed agent: it runs trials through sessions, and
-// proposes and fixes them one model call at a time.
+// LLMAgent is an LLM-backed agent: it runs trials through sessions, by
+// tool calling cell by cell (ModeInteractive), or proposing and fixing them
+// one model call at a time (ModeWhole).
 type LLMAgent interface {
 	Agent
 	Proposer
@@ -104,6 +132,12 @@ func (c LLMConfig) check() error {
 		return fmt.Errorf("agent.maxTokens is %d: want 0 (no cap) or more", c.MaxTokens)
 	case c.MaxOutputTokens < 0:
 		return fmt.Errorf("max output tokens is %d: want 0 (default) or more", c.MaxOutputTokens)
+	case c.Mode != "" && c.Mode != ModeInteractive && c.Mode != ModeWhole:
+		return fmt.Errorf("agent.mode is %q: want %q (tool calling, cell by cell) or %q (the whole trial at once)", c.Mode, ModeInteractive, ModeWhole)
+	case c.MaxCellsPerTrial < 0 || c.MaxToolCalls < 0:
+		return fmt.Errorf("agent.maxCellsPerTrial %d and agent.maxToolCalls %d: want 0 (default) or more", c.MaxCellsPerTrial, c.MaxToolCalls)
+	case c.MaxCost < 0 || c.MaxCostPerTrial < 0:
+		return fmt.Errorf("agent.maxCost %g and agent.maxCostPerTrial %g: want 0 (no cap) or more", c.MaxCost, c.MaxCostPerTrial)
 	}
 	return nil
 }
@@ -163,6 +197,9 @@ type complaint struct {
 type provider interface {
 	name() string
 	ask(ctx context.Context, x exchange, maxTokens int, retry *complaint) (answer, error)
+	// turn asks for the next step of a tool-calling conversation; images
+	// says whether tool results carry their images.
+	turn(ctx context.Context, c *chat, maxTokens int, images bool) (reply, error)
 	// fault says whether an error from ask is worth retrying, and why it happened.
 	fault(err error) fault
 	price() Price
@@ -176,7 +213,7 @@ type llm struct {
 
 	mu       sync.Mutex
 	spent    Usage
-	perTrial map[int]int // tokens by trial number
+	perTrial map[int]Usage // by trial number
 }
 
 func newLLM(cfg LLMConfig, p provider, secret string) *llm {
@@ -184,7 +221,13 @@ func newLLM(cfg LLMConfig, p provider, secret string) *llm {
 	if cfg.MaxOutputTokens == 0 {
 		cfg.MaxOutputTokens = defaultMaxOutputTokens
 	}
-	return &llm{cfg: cfg, p: p, secret: secret, perTrial: map[int]int{}}
+	if cfg.MaxCellsPerTrial == 0 {
+		cfg.MaxCellsPerTrial = DefaultMaxCellsPerTrial
+	}
+	if cfg.MaxToolCalls == 0 {
+		cfg.MaxToolCalls = DefaultMaxToolCalls
+	}
+	return &llm{cfg: cfg, p: p, secret: secret, perTrial: map[int]Usage{}}
 }
 
 // Spent returns what the agent has spent in this process, all trials together.
@@ -233,7 +276,7 @@ func (l *llm) converse(ctx context.Context, s State, trial int, x exchange, acce
 	var total Usage
 	var retry *complaint
 	for round := 0; ; round++ {
-		maxOut, err := l.allowance(s, trial, x)
+		maxOut, err := l.allowance(s, trial, len(x.system)+len(x.user))
 		if err != nil {
 			return total, err
 		}
@@ -271,14 +314,14 @@ func judge(a answer, accept func(string) error) string {
 	return ""
 }
 
-// allowance checks the budgets before a call and returns how many output
-// tokens it may spend.
-func (l *llm) allowance(s State, trial int, x exchange) (int, error) {
+// allowance checks the budgets before a call whose prompt is about
+// promptChars long and returns how many output tokens it may spend.
+func (l *llm) allowance(s State, trial int, promptChars int) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	maxOut := l.cfg.MaxOutputTokens
 	// A rough count of the prompt: about four characters a token.
-	prompt := (len(x.system) + len(x.user)) / 4
+	prompt := promptChars / 4
 	spent := max(l.spent.total(), s.Spent.total())
 	if c := l.cfg.MaxTokens; c > 0 {
 		left := c - spent - prompt
@@ -287,22 +330,32 @@ func (l *llm) allowance(s State, trial int, x exchange) (int, error) {
 		}
 		maxOut = min(maxOut, left)
 	}
+	used := l.perTrial[trial]
 	if c := l.cfg.MaxTokensPerTrial; c > 0 {
-		used := l.perTrial[trial]
-		left := c - used - prompt
+		left := c - used.total() - prompt
 		if left <= 0 {
-			return 0, fmt.Errorf("%w: trial %d used %d of %d tokens (agent.maxTokensPerTrial)", ErrTrialBudget, trial, used, c)
+			return 0, fmt.Errorf("%w: trial %d used %d of %d tokens (agent.maxTokensPerTrial)", ErrTrialBudget, trial, used.total(), c)
 		}
 		maxOut = min(maxOut, left)
 	}
+	if c, cost := l.cfg.MaxCost, max(l.spent.CostUSD, s.Spent.CostUSD); c > 0 && cost >= c {
+		return 0, fmt.Errorf("%w: $%.4f of $%.4f spent (agent.maxCost)", ErrBudget, cost, c)
+	}
+	if c := l.cfg.MaxCostPerTrial; c > 0 && used.CostUSD >= c {
+		return 0, fmt.Errorf("%w: trial %d spent $%.4f of $%.4f (agent.maxCostPerTrial)", ErrCostBudget, trial, used.CostUSD, c)
+	}
 	return maxOut, nil
 }
+
+// ErrCostBudget is returned when one trial's cost bound
+// (agent.maxCostPerTrial) is spent; only that trial ends.
+var ErrCostBudget = errors.New("the trial's cost budget is spent")
 
 func (l *llm) charge(trial int, u Usage) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.spent = l.spent.add(u)
-	l.perTrial[trial] += u.total()
+	l.perTrial[trial] = l.perTrial[trial].add(u)
 }
 
 func (l *llm) scrub(s string) string {
@@ -342,4 +395,13 @@ func clipTail(s string, n int) string {
 // seconds formats a duration for error messages.
 func seconds(d time.Duration) string {
 	return d.Round(10 * time.Millisecond).String()
+}
+
+// runTrial runs one trial in the agent's mode; p is the agent itself.
+func (l *llm) runTrial(ctx context.Context, p Proposer, s State, lab Lab) error {
+	if l.cfg.Mode == ModeWhole {
+		ctx, _ = withRecorder(ctx, lab)
+		return RunWhole(ctx, p, s, lab)
+	}
+	return l.interactive(ctx, s, lab)
 }

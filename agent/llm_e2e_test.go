@@ -56,6 +56,12 @@ const e2eMarker = "E2E-CONTEXT: disease progression one year after baseline"
 // would set one up, and loads it.
 func diabetesExperiment(t *testing.T, venv, kind string, extra string) (string, *specs.Problem) {
 	t.Helper()
+	return diabetesTrials(t, venv, kind, extra, 3)
+}
+
+// diabetesTrials is diabetesExperiment with a trial budget.
+func diabetesTrials(t *testing.T, venv, kind string, extra string, trials int) (string, *specs.Problem) {
+	t.Helper()
 	dir := t.TempDir()
 	script := `import sys
 from sklearn.datasets import load_diabetes
@@ -75,7 +81,7 @@ tb.regression {
   metric: 'rmse',
   validation: tb.kfold(3),
   holdout: 0.2,
-  trials: 3,
+  trials: ` + strconv.Itoa(trials) + `,
   features: tb.features(ids=['row_id']),
   agent: tb.agents.` + kind + `('test-model') { fixAttempts: 2 ` + extra + ` },
   context: '` + e2eMarker + `',
@@ -125,12 +131,14 @@ func forestE2E() fakeprovider.Trial {
 const forestFix = "oof = np.zeros(len(X)); hold = np.zeros(len(X_holdout))\nfor tr, va in folds:\n    m = RandomForestRegressor(**params).fit(X.iloc[tr], y.iloc[tr])\n    oof[va] = m.predict(X.iloc[va])\n    hold += m.predict(X_holdout) / len(folds)\nprint('cell 1 ran', RUNS_OF_CELL_1, 'time(s)')"
 
 // e2eRun runs an experiment with an LLM agent against the fake provider.
-func e2eRun(t *testing.T, p provider, dir string, prob *specs.Problem, venv string, srv *fakeprovider.Server, logs *bytes.Buffer) (journal.Snapshot, agent.Agent, error) {
+func e2eRun(t *testing.T, p provider, dir string, prob *specs.Problem, venv string, srv *fakeprovider.Server, logs *bytes.Buffer, progress ...func(journal.Event, *journal.Snapshot)) (journal.Snapshot, agent.Agent, error) {
 	t.Helper()
 	t.Setenv(p.keyEnv, testKey)
 	t.Setenv(p.baseEnv, p.baseURL(srv))
 	cfg := agent.ConfigFromProblem(prob.Agent)
-	cfg.Retry = fastRetry()
+	if prob.Agent.Retry.Total == 0 {
+		cfg.Retry = fastRetry()
+	}
 	cfg.Log = zerolog.New(logs).Level(zerolog.DebugLevel)
 	price := testPrice
 	cfg.Price = &price
@@ -155,6 +163,11 @@ func e2eRun(t *testing.T, p provider, dir string, prob *specs.Problem, venv stri
 	snap, err := lab.Run(ctx, lab.Options{
 		Dir: dir, Problem: prob, Agent: ag, AgentName: p.name, Spec: spec, Workers: 1,
 		AgentsMD: md, Profile: prof.Markdown(), Log: zerolog.New(logs).Level(zerolog.DebugLevel),
+		Progress: func(e journal.Event, s *journal.Snapshot) {
+			for _, f := range progress {
+				f(e, s)
+			}
+		},
 	})
 	return snap, ag, err
 }
@@ -169,7 +182,7 @@ func TestLLMExperimentEndToEnd(t *testing.T) {
 	venv := repoVenv(t)
 	for _, p := range providers() {
 		t.Run(p.name, func(t *testing.T) {
-			dir, prob := diabetesExperiment(t, venv, p.name, "")
+			dir, prob := diabetesExperiment(t, venv, p.name, ", mode: 'whole'")
 			srv := fakeprovider.Start(fakeprovider.Config{Key: testKey, Model: "test-model", Mention: []string{e2eMarker, "hand_back"}})
 			defer srv.Close()
 			srv.Play(
@@ -407,7 +420,7 @@ func TestLLMExperimentBudget(t *testing.T) {
 	p := providers()[0]
 	// The fake counts four characters a token; a proposal's prompt is about
 	// 2,300 tokens: the budget holds one proposal, not two.
-	dir, prob := diabetesExperiment(t, venv, p.name, ", maxTokens: 2800")
+	dir, prob := diabetesExperiment(t, venv, p.name, ", maxTokens: 2800, mode: 'whole'")
 	srv := fakeprovider.Start(fakeprovider.Config{Key: testKey, Model: "test-model", Mention: []string{e2eMarker}})
 	defer srv.Close()
 	srv.Play(fakeprovider.Status(http.StatusBadRequest, ""), fakeprovider.Answer(ridgeE2E("Ridge baseline", "1.0")))

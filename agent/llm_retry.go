@@ -68,12 +68,26 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 // fault is a provider error as the retry loop sees it.
 type fault struct {
 	retry  bool
+	status int // the HTTP status, when there was one
 	after  time.Duration // the provider's Retry-After, when it sent one
 	reason string
 }
 
 // askWithRetry runs one ask, retrying faults within the policy's bounds.
 func (l *llm) askWithRetry(ctx context.Context, x exchange, maxOut int, retry *complaint) (answer, error) {
+	var a answer
+	err := l.retrying(ctx, func(ctx context.Context) error {
+		var err error
+		a, err = l.p.ask(ctx, x, maxOut, retry)
+		return err
+	})
+	return a, err
+}
+
+// retrying runs call, retrying provider faults within the policy's bounds.
+// Each retry is told to the Recorder the context carries (agent.retry in
+// the journal) before its wait.
+func (l *llm) retrying(ctx context.Context, call func(ctx context.Context) error) error {
 	pol := l.cfg.Retry
 	start := time.Now()
 	deadline := start.Add(pol.Total)
@@ -81,21 +95,21 @@ func (l *llm) askWithRetry(ctx context.Context, x exchange, maxOut int, retry *c
 	for n := 0; ; n++ {
 		attemptStart := time.Now()
 		attemptCtx, cancel := context.WithDeadline(ctx, minTime(deadline, attemptStart.Add(pol.Attempt)))
-		a, err := l.p.ask(attemptCtx, x, maxOut, retry)
+		err := call(attemptCtx)
 		timedOut := attemptCtx.Err() != nil
 		cancel()
 		if err == nil {
-			return a, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return answer{}, fmt.Errorf("%s: %w", l.p.name(), ctx.Err())
+			return fmt.Errorf("%s: %w", l.p.name(), ctx.Err())
 		}
 		var f fault
 		switch {
 		case timedOut && !time.Now().Before(deadline) && n > 0:
 			// The bound cut this attempt short: the fault worth telling is
 			// the one that made us retry.
-			return answer{}, fmt.Errorf("%s: gave up after %d attempts in %s: %s", l.p.name(), n+1, seconds(time.Since(start)), last.reason)
+			return l.gaveUp(n+1, start, last)
 		case timedOut:
 			f = fault{retry: true, reason: "no answer within " + seconds(time.Since(attemptStart))}
 		default:
@@ -103,7 +117,7 @@ func (l *llm) askWithRetry(ctx context.Context, x exchange, maxOut int, retry *c
 		}
 		f.reason = l.scrub(f.reason)
 		if !f.retry {
-			return answer{}, fmt.Errorf("%s: %s", l.p.name(), f.reason)
+			return fmt.Errorf("%w: %s: %s", ErrProvider, l.p.name(), f.reason)
 		}
 		last = f
 		wait := l.cfg.Retry.backoff(n)
@@ -111,18 +125,31 @@ func (l *llm) askWithRetry(ctx context.Context, x exchange, maxOut int, retry *c
 			wait = f.after
 		}
 		if wait >= time.Until(deadline) {
-			return answer{}, fmt.Errorf("%s: gave up after %d attempts in %s: %s", l.p.name(), n+1, seconds(time.Since(start)), f.reason)
+			return l.gaveUp(n+1, start, f)
 		}
 		l.cfg.Log.Debug().Str("provider", l.p.name()).Str("reason", f.reason).Dur("wait", wait).Int("attempt", n+1).Msg("retrying")
+		if err := record(ctx, Note{Retry: &RetryNote{Provider: l.p.name(), Status: f.status, Reason: f.reason, Attempt: n + 1, Wait: wait}}); err != nil {
+			return err
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return answer{}, fmt.Errorf("%s: %w", l.p.name(), ctx.Err())
+			return fmt.Errorf("%s: %w", l.p.name(), ctx.Err())
 		case <-t.C:
 		}
 	}
 }
+
+// gaveUp is the error of a call whose faults outlasted the retry bounds.
+func (l *llm) gaveUp(attempts int, start time.Time, last fault) error {
+	return fmt.Errorf("%w: %s: gave up after %d attempts in %s (agent.retry.total %s): %s",
+		ErrProvider, l.p.name(), attempts, seconds(time.Since(start)), l.cfg.Retry.Total, last.reason)
+}
+
+// ErrProvider marks a call the provider did not answer: it refused it, or
+// its faults outlasted the retry bounds.
+var ErrProvider = errors.New("the provider did not answer")
 
 func minTime(a, b time.Time) time.Time {
 	if a.Before(b) {
@@ -138,7 +165,7 @@ func httpFault(status int, header http.Header, message string) fault {
 	if message != "" {
 		reason += ": " + clip(message, 500)
 	}
-	f := fault{reason: reason}
+	f := fault{reason: reason, status: status}
 	switch {
 	case status == http.StatusTooManyRequests, status == http.StatusRequestTimeout,
 		status == http.StatusConflict, status >= 500:

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"cmp"
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -91,10 +92,11 @@ func (o *OpenAI) Propose(ctx context.Context, s State) (Trial, error) { return o
 // Fix asks the model for a replacement of the failing cell.
 func (o *OpenAI) Fix(ctx context.Context, f FixRequest) (Fix, error) { return o.fix(ctx, f) }
 
-// RunTrial writes a whole trial and runs it through a session; a failing
-// cell is fixed in place with Fix.
+// RunTrial runs one trial through a session: by tool calling, cell by cell
+// (the default), or written whole and fixed in place with Fix (agent.mode
+// 'whole').
 func (o *OpenAI) RunTrial(ctx context.Context, s State, l Lab) error {
-	return RunWhole(ctx, o, s, l)
+	return o.runTrial(ctx, o, s, l)
 }
 
 func (o *OpenAI) name() string { return "openai" }
@@ -169,4 +171,85 @@ func (o *OpenAI) fault(err error) fault {
 // againPrompt asks once more after a malformed answer.
 func againPrompt(reason string) string {
 	return "Your answer could not be used: " + reason + ". Answer again with the complete, corrected answer in the same structured form."
+}
+
+// turn sends the conversation with the tools as function tools. A tool
+// message carries text only, so images follow the tool messages in a user
+// message.
+func (o *OpenAI) turn(ctx context.Context, c *chat, maxTokens int, images bool) (reply, error) {
+	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(c.system)}
+	for _, m := range c.msgs {
+		if m.assistant {
+			var p openai.ChatCompletionAssistantMessageParam
+			if m.text != "" {
+				p.Content.OfString = openai.String(m.text)
+			}
+			for _, tc := range m.calls {
+				p.ToolCalls = append(p.ToolCalls, openai.ChatCompletionMessageToolCallUnionParam{
+					OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{
+						ID:       tc.id,
+						Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: tc.name, Arguments: string(tc.args)},
+					}})
+			}
+			msgs = append(msgs, openai.ChatCompletionMessageParamUnion{OfAssistant: &p})
+			continue
+		}
+		var parts []openai.ChatCompletionContentPartUnionParam
+		for _, r := range m.results {
+			text := r.text
+			if r.isError {
+				text = "Error: " + text
+			}
+			msgs = append(msgs, openai.ToolMessage(text, r.id))
+			for _, im := range r.images {
+				if images {
+					parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "data:" + im.MIME + ";base64," + im.Base64}))
+				}
+			}
+		}
+		if len(parts) > 0 {
+			parts = append([]openai.ChatCompletionContentPartUnionParam{openai.TextContentPart("The image outputs of the cell above:")}, parts...)
+			msgs = append(msgs, openai.UserMessage(parts))
+		}
+		if m.text != "" {
+			msgs = append(msgs, openai.UserMessage(m.text))
+		}
+	}
+	params := openai.ChatCompletionNewParams{Model: shared.ChatModel(o.model), Messages: msgs}
+	for _, t := range c.tools {
+		params.Tools = append(params.Tools, openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+			Name: t.name, Description: openai.String(t.description), Parameters: shared.FunctionParameters(t.schema),
+		}))
+	}
+	if c.force != "" {
+		params.ToolChoice = openai.ToolChoiceOptionFunctionToolChoice(openai.ChatCompletionNamedToolChoiceFunctionParam{Name: c.force})
+	} else {
+		params.ToolChoice.OfAuto = openai.String("required")
+	}
+	if o.cfg.Temperature > 0 {
+		params.Temperature = openai.Float(o.cfg.Temperature)
+	}
+	if o.official {
+		params.MaxCompletionTokens = openai.Int(int64(maxTokens))
+	} else {
+		params.MaxTokens = openai.Int(int64(maxTokens))
+	}
+	resp, err := o.client.Chat.Completions.New(ctx, params)
+	if err != nil {
+		return reply{}, err
+	}
+	in, out := int(resp.Usage.PromptTokens), int(resp.Usage.CompletionTokens)
+	r := reply{usage: Usage{InputTokens: in, OutputTokens: out, CostUSD: o.price().Cost(in, out)}}
+	if len(resp.Choices) == 0 {
+		return r, nil
+	}
+	ch := resp.Choices[0]
+	r.text, r.refusal, r.truncated = ch.Message.Content, ch.Message.Refusal, ch.FinishReason == "length"
+	for _, tc := range ch.Message.ToolCalls {
+		if tc.Type != "function" {
+			continue
+		}
+		r.calls = append(r.calls, toolCall{id: tc.ID, name: tc.Function.Name, args: json.RawMessage(tc.Function.Arguments)})
+	}
+	return r, nil
 }

@@ -37,6 +37,13 @@ const (
 	KernelDied      Type = "kernel.died"
 	KernelRestarted Type = "kernel.restarted"
 
+	// AgentStep is one step of an LLM agent: Text summarises what the model
+	// said and called and what it got back (Cell: the agent's cell index);
+	// AgentRetry is a provider retry (Agent: the provider, Reason, Text:
+	// one line; Data: provider, status, attempt, waitSeconds).
+	AgentStep  Type = "agent.step"
+	AgentRetry Type = "agent.retry"
+
 	EnsembleUpdated Type = "ensemble.updated"
 	ReportReady     Type = "report.ready"
 )

@@ -485,6 +485,22 @@ func (d *door) Open(ctx context.Context, p agent.TrialPlan) (agent.Session, erro
 	return s, err
 }
 
+// Record journals an agent's note: agent.step or agent.retry.
+func (d *door) Record(n agent.Note) error {
+	ev := journal.Event{Type: journal.AgentStep, Trial: n.Trial, Cell: n.Cell, Text: n.Text}
+	if r := n.Retry; r != nil {
+		what := r.Reason
+		if what == "" {
+			what = fmt.Sprintf("HTTP %d", r.Status)
+		}
+		data, _ := json.Marshal(map[string]any{"provider": r.Provider, "status": r.Status, "attempt": r.Attempt, "waitSeconds": r.Wait.Seconds()})
+		ev = journal.Event{Type: journal.AgentRetry, Trial: n.Trial, Agent: r.Provider, Reason: what, Data: data,
+			Text: fmt.Sprintf("%s: attempt %d failed (%s); retrying in %s", r.Provider, r.Attempt, what, r.Wait.Round(100*time.Millisecond))}
+	}
+	_, err := d.x.emit(ev)
+	return err
+}
+
 // run runs one agent trial and ends the session if the agent left it open.
 // Only errors that end the run (a journal failure) are returned.
 func (d *door) run(ctx context.Context, ag agent.Agent, st agent.State) error {

@@ -478,7 +478,8 @@ func (c *checker) agent(obj map[string]any) Agent {
 		c.issues.add("agent", "%s is %s; want an object such as tb.agents.builtin or tb.agents.openai('gpt-4.1')", show(v), kindOf(v))
 		return a
 	}
-	c.unknown("agent", o, []string{"kind", "model", "baseURL", "temperature", "maxTokensPerTrial", "maxTokens", "fixAttempts"})
+	c.unknown("agent", o, []string{"kind", "model", "baseURL", "temperature", "maxTokensPerTrial", "maxTokens", "fixAttempts",
+		"mode", "maxCellsPerTrial", "maxToolCalls", "maxCostPerTrial", "maxCost", "images", "retry"})
 	kinds := []string{"builtin", "openai", "anthropic"}
 	a.Kind = c.str(o, "agent", "kind", DefaultAgent)
 	if !contains(kinds, a.Kind) {
@@ -496,12 +497,58 @@ func (c *checker) agent(obj map[string]any) Agent {
 	for _, f := range []struct {
 		name string
 		n    int
-	}{{"maxTokensPerTrial", a.MaxTokensPerTrial}, {"maxTokens", a.MaxTokens}, {"fixAttempts", a.FixAttempts}} {
+	}{{"maxTokensPerTrial", a.MaxTokensPerTrial}, {"maxTokens", a.MaxTokens}, {"fixAttempts", a.FixAttempts},
+		{"maxCellsPerTrial", a.MaxCellsPerTrial}, {"maxToolCalls", a.MaxToolCalls}} {
 		if f.n < 0 {
 			c.issues.add("agent."+f.name, "%d is negative; want 0 or more", f.n)
 		}
 	}
+	c.llmAgent(o, &a)
 	return a
+}
+
+// llmAgent reads the fields only LLM agents use.
+func (c *checker) llmAgent(o map[string]any, a *Agent) {
+	modes := []string{"interactive", "whole"}
+	a.Mode = c.str(o, "agent", "mode", "")
+	if a.Mode != "" && !contains(modes, a.Mode) {
+		c.issues.add("agent.mode", "%q is not a mode;%s allowed: %s (interactive: tool calling, cell by cell; whole: the whole trial at once, for small local models)", a.Mode, didYouMean(a.Mode, modes), quoteList(modes))
+	}
+	a.MaxCellsPerTrial = int(c.integer(o, "agent", "maxCellsPerTrial", 0))
+	a.MaxToolCalls = int(c.integer(o, "agent", "maxToolCalls", 0))
+	a.MaxCostPerTrial = c.number(o, "agent", "maxCostPerTrial", 0)
+	a.MaxCost = c.number(o, "agent", "maxCost", 0)
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"maxCostPerTrial", a.MaxCostPerTrial}, {"maxCost", a.MaxCost}} {
+		if f.v < 0 {
+			c.issues.add("agent."+f.name, "%s is negative; want a cost in US dollars, 0 for no cap", show(f.v))
+		}
+	}
+	a.Images = c.boolean(o, "agent", "images")
+	v, ok := o["retry"]
+	if !ok || v == nil {
+		return
+	}
+	r, ok := v.(map[string]any)
+	if !ok {
+		c.issues.add("agent.retry", "%s is %s; want an object such as { total: '2m', attempt: '60s', base: '1s', max: '30s' }", show(v), kindOf(v))
+		return
+	}
+	c.unknown("agent.retry", r, []string{"total", "attempt", "base", "max"})
+	a.Retry = AgentRetry{
+		Total:   c.duration(r, "agent.retry", "total"),
+		Attempt: c.duration(r, "agent.retry", "attempt"),
+		Base:    c.duration(r, "agent.retry", "base"),
+		Max:     c.duration(r, "agent.retry", "max"),
+	}
+	if t, at := a.Retry.Total, a.Retry.Attempt; t > 0 && at > t {
+		c.issues.add("agent.retry.attempt", "%s is longer than agent.retry.total %s; want attempt ≤ total", at, t)
+	}
+	if b, m := a.Retry.Base, a.Retry.Max; m > 0 && b > m {
+		c.issues.add("agent.retry.base", "%s is longer than agent.retry.max %s; want base ≤ max", b, m)
+	}
 }
 
 func (c *checker) agentsMD(obj map[string]any) AgentsMD {

@@ -160,4 +160,21 @@ type Agent struct {
 	MaxTokensPerTrial int     `json:"maxTokensPerTrial,omitempty"`
 	MaxTokens         int     `json:"maxTokens,omitempty"` // for the whole experiment
 	FixAttempts       int     `json:"fixAttempts"`         // default 3
+	// LLM agents only (docs/llm-agents.md).
+	Mode             string     `json:"mode,omitempty"` // interactive (default) or whole
+	MaxCellsPerTrial int        `json:"maxCellsPerTrial,omitempty"`
+	MaxToolCalls     int        `json:"maxToolCalls,omitempty"`
+	MaxCostPerTrial  float64    `json:"maxCostPerTrial,omitempty"` // US dollars, estimated
+	MaxCost          float64    `json:"maxCost,omitempty"`
+	Images           bool       `json:"images,omitempty"` // send image outputs to the model
+	Retry            AgentRetry `json:"retry,omitzero"`
+}
+
+// AgentRetry bounds how an LLM agent retries provider faults; zero fields
+// take the agent's defaults.
+type AgentRetry struct {
+	Total   time.Duration `json:"total,omitempty"`   // all attempts of one call, waits included
+	Attempt time.Duration `json:"attempt,omitempty"` // one request
+	Base    time.Duration `json:"base,omitempty"`    // the first backoff, doubled each retry
+	Max     time.Duration `json:"max,omitempty"`     // the longest backoff
 }

@@ -202,6 +202,8 @@ func (p *progress) event(e journal.Event, s *journal.Snapshot) {
 		plain = fmt.Sprintf("trial %d interrupted: %s", e.Trial, e.Reason)
 	case journal.CellFixed:
 		plain = fmt.Sprintf("trial %d: cell %d fixed by the agent", e.Trial, deref(e.Cell))
+	case journal.AgentRetry:
+		plain = "agent retry: " + e.Text
 	case journal.ExperimentFinished, journal.ExperimentPaused, journal.ExperimentFailed:
 		plain = fmt.Sprintf("experiment %s: %s", strings.TrimPrefix(string(e.Type), "experiment."), e.Reason)
 	}

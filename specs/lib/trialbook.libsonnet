@@ -85,15 +85,19 @@
     + (if memory != null then { memory: memory } else {})
     + (if processes != null then { processes: processes } else {}),
 
-  // Who proposes trials.
+  // Who proposes trials. LLM agents: mode='interactive' (tool calling,
+  // cell by cell; the default) or 'whole' (the whole trial at once, for
+  // small local models); retry={ total: '6m', attempt: '3m', base: '1s',
+  // max: '30s' } bounds how provider faults are retried (docs/llm-agents.md).
   agents:: {
     builtin: { kind: 'builtin', fixAttempts: $.defaults.fixAttempts },
-    openai(model, baseURL=null, temperature=null):: self.builtin { kind: 'openai', model: model }
+    llm_(kind, model, baseURL, temperature, mode, retry):: self.builtin { kind: kind, model: model }
       + (if baseURL != null then { baseURL: baseURL } else {})
-      + (if temperature != null then { temperature: temperature } else {}),
-    anthropic(model, baseURL=null, temperature=null):: self.builtin { kind: 'anthropic', model: model }
-      + (if baseURL != null then { baseURL: baseURL } else {})
-      + (if temperature != null then { temperature: temperature } else {}),
+      + (if temperature != null then { temperature: temperature } else {})
+      + (if mode != null then { mode: mode } else {})
+      + (if retry != null then { retry: retry } else {}),
+    openai(model, baseURL=null, temperature=null, mode=null, retry=null):: self.llm_('openai', model, baseURL, temperature, mode, retry),
+    anthropic(model, baseURL=null, temperature=null, mode=null, retry=null):: self.llm_('anthropic', model, baseURL, temperature, mode, retry),
   },
 
   // AGENTS.md: section(...) builds one section override; see docs/problems.md.

@@ -97,18 +97,22 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 	}
 	tools := map[string]bool{}
 	for i, t := range in.Tools {
+		req.Tools = append(req.Tools, t.Name)
 		if t.Name == "" || t.InputSchema["type"] != "object" {
 			problems = append(problems, fmt.Sprintf("tools.%d: a name and an input_schema of type object are required", i))
 		}
 		tools[t.Name] = true
 	}
 	switch tc := in.ToolChoice; {
+	case tc != nil && (tc.Type == "any" || tc.Type == "auto") && len(tools) > 1:
+		// Tool calling: the model picks among several tools.
+		req.ToolChoice = tc.Type
 	case tc == nil || tc.Type != "tool":
 		problems = append(problems, "tool_choice does not force a tool")
 	case !tools[tc.Name]:
 		problems = append(problems, fmt.Sprintf("tool_choice names %q, which is not in tools", tc.Name))
 	default:
-		req.Schema = tc.Name
+		req.Schema, req.ToolChoice = tc.Name, tc.Name
 	}
 	problems = append(problems, s.readAnthropicMessages(&req, in)...)
 	problems = append(problems, s.checkMentions(req)...)
@@ -167,9 +171,9 @@ func (s *Server) readAnthropicMessages(req *Request, in anthropicRequest) []stri
 				} else {
 					pending = pending[1:]
 				}
-				var c string
-				if json.Unmarshal(b.Content, &c) != nil {
-					c = string(b.Content)
+				c, err := anthropicResult(b.Content)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("messages.%d.content.%d.content: %v", i, j, err))
 				}
 				text = append(text, c)
 			default:
@@ -215,7 +219,18 @@ func (s *Server) playAnthropic(w http.ResponseWriter, r *http.Request, req Reque
 	var content []map[string]any
 	var out int
 	stop := "end_turn"
-	if st.kind == "answer" {
+	if st.kind == "call" {
+		if st.text != "" {
+			content = append(content, map[string]any{"type": "text", "text": st.text})
+			out += tokens(st.text)
+		}
+		for i, c := range st.calls {
+			b, _ := json.Marshal(c.Args)
+			out += tokens(string(b))
+			content = append(content, map[string]any{"type": "tool_use", "id": s.id("toolu_") + fmt.Sprint(i), "name": c.Name, "input": json.RawMessage(b)})
+		}
+		stop = "tool_use"
+	} else if st.kind == "answer" {
 		b, _ := json.Marshal(st.answer)
 		out = tokens(string(b))
 		content = []map[string]any{{"type": "tool_use", "id": s.id("toolu_"), "name": req.Schema, "input": json.RawMessage(b)}}
@@ -299,4 +314,43 @@ func anthropicError(w http.ResponseWriter, status int, typ, msg string) {
 		"error":      map[string]any{"type": typ, "message": msg},
 		"request_id": "req_fake",
 	})
+}
+
+// anthropicResult reads a tool_result's content: a string, or text and
+// image blocks (an image must be base64 data of an image type).
+func anthropicResult(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 {
+		return "", nil
+	}
+	var c string
+	if json.Unmarshal(raw, &c) == nil {
+		return c, nil
+	}
+	var blocks []struct {
+		Type   string `json:"type"`
+		Text   string `json:"text"`
+		Source *struct {
+			Type      string `json:"type"`
+			MediaType string `json:"media_type"`
+			Data      string `json:"data"`
+		} `json:"source"`
+	}
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return "", fmt.Errorf("neither a string nor content blocks")
+	}
+	var b strings.Builder
+	for _, bl := range blocks {
+		switch bl.Type {
+		case "text":
+			b.WriteString(bl.Text)
+		case "image":
+			if bl.Source == nil || bl.Source.Type != "base64" || !strings.HasPrefix(bl.Source.MediaType, "image/") || bl.Source.Data == "" {
+				return "", fmt.Errorf("an image block needs a base64 source with an image media_type")
+			}
+			b.WriteString("[image]")
+		default:
+			return "", fmt.Errorf("block type %q in a tool_result", bl.Type)
+		}
+	}
+	return b.String(), nil
 }

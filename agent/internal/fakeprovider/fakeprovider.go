@@ -37,6 +37,7 @@ type Server struct {
 	problems []string
 	seq      int
 	cache    map[string]bool // Anthropic: system prompts in the prompt cache
+	down     int             // FailAll's status: every request is answered with it
 }
 
 // Request is what the server understood of one request.
@@ -47,6 +48,11 @@ type Request struct {
 	System    string
 	Messages  []Message
 	Schema    string // the json_schema name (OpenAI) or the forced tool's name (Anthropic)
+	// Tools are the function tools the request offers, by name, and
+	// ToolChoice how it asks for them: "required" (OpenAI) or "any"
+	// (Anthropic) for some tool, "auto", or the one tool's name it forces.
+	Tools      []string
+	ToolChoice string
 	MaxTokens int
 	// CacheSystem is set when an Anthropic request marks its system prompt
 	// for prompt caching.
@@ -75,8 +81,9 @@ type Message struct {
 
 // Step is one scripted reply.
 type Step struct {
-	kind       string // answer, text, status, hang, cut
+	kind       string // answer, call, text, status, hang, cut
 	answer     any
+	calls      []ToolCall
 	text       string
 	status     int
 	retryAfter string
@@ -87,6 +94,26 @@ type Step struct {
 // holds its JSON, Anthropic's reply is a tool_use of the forced tool with v
 // as input.
 func Answer(v any) Step { return Step{kind: "answer", answer: v} }
+
+// ToolCall is one function call a scripted reply makes.
+type ToolCall struct {
+	Name string
+	Args any // marshalled to the call's arguments (OpenAI) or input (Anthropic)
+}
+
+// Call replies with one call of the tool name with args, the way a model
+// that does tool calling answers: OpenAI's message.tool_calls (finish_reason
+// tool_calls), Anthropic's tool_use block (stop_reason tool_use). The tool
+// need not be one the request offers: models do call tools that do not exist.
+func Call(name string, args any) Step {
+	return Step{kind: "call", calls: []ToolCall{{Name: name, Args: args}}}
+}
+
+// Calls replies with several tool calls at once, text said before them
+// (may be empty).
+func Calls(text string, calls ...ToolCall) Step {
+	return Step{kind: "call", text: text, calls: calls}
+}
 
 // Text replies with plain text instead of a structured answer: a malformed
 // answer when it is not the JSON that was asked for.
@@ -152,6 +179,15 @@ func (s *Server) Play(steps ...Step) {
 	s.script = append(s.script, steps...)
 }
 
+// FailAll answers every request from now on with the HTTP status, as a
+// provider that is down (5xx) or refuses the key (401) does; the script is
+// not played.
+func (s *Server) FailAll(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = status
+}
+
 // Left is how many scripted steps have not been played.
 func (s *Server) Left() int {
 	s.mu.Lock()
@@ -195,6 +231,9 @@ func (s *Server) next(req Request) (Step, bool) {
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, req)
 	s.seq++
+	if s.down != 0 {
+		return Status(s.down, ""), true
+	}
 	if len(s.script) == 0 {
 		s.problems = append(s.problems, fmt.Sprintf("request %d (%s): no scripted answer left", len(s.requests), req.API))
 		return Step{}, false

@@ -12,9 +12,26 @@ import (
 type openAIRequest struct {
 	Model    string `json:"model"`
 	Messages []struct {
-		Role    string          `json:"role"`
-		Content json.RawMessage `json:"content"`
+		Role       string          `json:"role"`
+		Content    json.RawMessage `json:"content"`
+		ToolCallID string          `json:"tool_call_id"`
+		ToolCalls  []struct {
+			ID       string `json:"id"`
+			Type     string `json:"type"`
+			Function struct {
+				Name      string `json:"name"`
+				Arguments string `json:"arguments"`
+			} `json:"function"`
+		} `json:"tool_calls"`
 	} `json:"messages"`
+	Tools []struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name       string         `json:"name"`
+			Parameters map[string]any `json:"parameters"`
+		} `json:"function"`
+	} `json:"tools"`
+	ToolChoice json.RawMessage `json:"tool_choice"`
 	ResponseFormat *struct {
 		Type       string `json:"type"`
 		JSONSchema *struct {
@@ -53,19 +70,44 @@ func (s *Server) openAI(w http.ResponseWriter, r *http.Request) {
 		problems = append(problems, "body is not JSON: "+err.Error())
 	}
 	req.Model = in.Model
+	problems = append(problems, readOpenAITools(&req, in)...)
+	var pending []string // tool_call ids awaiting their tool message
 	for i, m := range in.Messages {
 		text, err := openAIText(m.Content)
-		if err != nil {
+		if err != nil && !(m.Role == "assistant" && len(m.ToolCalls) > 0 && len(m.Content) == 0) {
 			problems = append(problems, fmt.Sprintf("messages[%d].content: %v", i, err))
+		}
+		if len(pending) > 0 && m.Role != "tool" {
+			problems = append(problems, fmt.Sprintf("messages[%d]: an assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id' (%v did not have response messages)", i, pending))
+			pending = nil
 		}
 		switch m.Role {
 		case "system", "developer":
 			req.System += text
-		case "user", "assistant":
+		case "user":
+			req.Messages = append(req.Messages, Message{Role: m.Role, Text: text})
+		case "assistant":
+			for _, c := range m.ToolCalls {
+				if c.ID == "" || c.Type != "function" || c.Function.Name == "" {
+					problems = append(problems, fmt.Sprintf("messages[%d].tool_calls: each needs an id, type function and a function name", i))
+				}
+				pending = append(pending, c.ID)
+				text += "\n" + c.Function.Name + " " + c.Function.Arguments
+			}
+			req.Messages = append(req.Messages, Message{Role: m.Role, Text: text})
+		case "tool":
+			if len(pending) == 0 || pending[0] != m.ToolCallID {
+				problems = append(problems, fmt.Sprintf("messages[%d]: messages with role 'tool' must be a response to a preceeding message with 'tool_calls' (tool_call_id %q)", i, m.ToolCallID))
+			} else {
+				pending = pending[1:]
+			}
 			req.Messages = append(req.Messages, Message{Role: m.Role, Text: text})
 		default:
 			problems = append(problems, fmt.Sprintf("messages[%d].role %q", i, m.Role))
 		}
+	}
+	if len(pending) > 0 {
+		problems = append(problems, fmt.Sprintf("tool_call ids %v did not have response messages", pending))
 	}
 	switch {
 	case in.Model == "":
@@ -73,16 +115,22 @@ func (s *Server) openAI(w http.ResponseWriter, r *http.Request) {
 	case s.cfg.Model != "" && in.Model != s.cfg.Model:
 		problems = append(problems, fmt.Sprintf("model %q, want %q", in.Model, s.cfg.Model))
 	}
+	last := ""
+	if len(req.Messages) > 0 {
+		last = req.Messages[len(req.Messages)-1].Role
+	}
 	if len(req.Messages) == 0 {
 		problems = append(problems, "messages hold no user message")
-	} else if req.Messages[0].Role != "user" || req.Messages[len(req.Messages)-1].Role != "user" {
-		problems = append(problems, "messages must start and end with a user message")
+	} else if req.Messages[0].Role != "user" || (last != "user" && !(last == "tool" && len(req.Tools) > 0)) {
+		problems = append(problems, "messages must start and end with a user message (or a tool result, when tools are offered)")
 	}
 	if in.Stream {
 		problems = append(problems, "stream is true; the agents read whole answers")
 	}
 	rf := in.ResponseFormat
 	switch {
+	case len(in.Tools) > 0 && rf == nil:
+		// Tool calling: the answer is a function call, not a JSON document.
 	case rf == nil || rf.Type != "json_schema" || rf.JSONSchema == nil:
 		problems = append(problems, "response_format is not a json_schema")
 	case rf.JSONSchema.Name == "" || rf.JSONSchema.Schema["type"] != "object":
@@ -140,6 +188,10 @@ func (s *Server) playOpenAI(w http.ResponseWriter, r *http.Request, req Request,
 		openAIError(w, st.status, typ, code, msg)
 		return
 	}
+	if st.kind == "call" {
+		s.openAICalls(w, req, st)
+		return
+	}
 	content := st.text
 	if st.kind == "answer" {
 		b, _ := json.Marshal(st.answer)
@@ -169,20 +221,36 @@ func (s *Server) playOpenAI(w http.ResponseWriter, r *http.Request, req Request,
 
 // openAIText reads a message's content: a string or an array of text parts.
 func openAIText(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
 		return s, nil
 	}
 	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		ImageURL *struct {
+			URL string `json:"url"`
+		} `json:"image_url"`
 	}
 	if err := json.Unmarshal(raw, &parts); err != nil {
 		return "", fmt.Errorf("neither a string nor an array of parts")
 	}
 	var b strings.Builder
 	for _, p := range parts {
-		b.WriteString(p.Text)
+		switch p.Type {
+		case "text":
+			b.WriteString(p.Text)
+		case "image_url":
+			if p.ImageURL == nil || !strings.HasPrefix(p.ImageURL.URL, "data:image/") {
+				return "", fmt.Errorf("an image_url part needs a data:image/... URL")
+			}
+			b.WriteString("[image]")
+		default:
+			return "", fmt.Errorf("part type %q", p.Type)
+		}
 	}
 	return b.String(), nil
 }
@@ -196,4 +264,79 @@ func openAIError(w http.ResponseWriter, status int, typ, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{
 		"message": msg, "type": typ, "param": nil, "code": c,
 	}})
+}
+
+// readOpenAITools checks the function tools a request offers and its
+// tool_choice, as the API does.
+func readOpenAITools(req *Request, in openAIRequest) []string {
+	var problems []string
+	names := map[string]bool{}
+	for i, t := range in.Tools {
+		if t.Type != "function" || t.Function.Name == "" || t.Function.Parameters["type"] != "object" {
+			problems = append(problems, fmt.Sprintf("tools[%d]: want type function with a name and object parameters", i))
+		}
+		names[t.Function.Name] = true
+		req.Tools = append(req.Tools, t.Function.Name)
+	}
+	if len(in.ToolChoice) == 0 {
+		return problems
+	}
+	var mode string
+	var forced struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	switch {
+	case json.Unmarshal(in.ToolChoice, &mode) == nil:
+		if mode != "none" && mode != "auto" && mode != "required" {
+			problems = append(problems, fmt.Sprintf("tool_choice %q: want none, auto or required", mode))
+		}
+		req.ToolChoice = mode
+	case json.Unmarshal(in.ToolChoice, &forced) == nil && forced.Type == "function":
+		if !names[forced.Function.Name] {
+			problems = append(problems, fmt.Sprintf("tool_choice names %q, which is not in tools", forced.Function.Name))
+		}
+		req.ToolChoice = forced.Function.Name
+	default:
+		problems = append(problems, "tool_choice is neither a mode nor a function")
+	}
+	if len(in.Tools) == 0 {
+		problems = append(problems, "tool_choice is only allowed when tools are specified")
+	}
+	return problems
+}
+
+// openAICalls answers with the step's tool calls.
+func (s *Server) openAICalls(w http.ResponseWriter, req Request, st Step) {
+	var calls []map[string]any
+	out := tokens(st.text)
+	for _, c := range st.calls {
+		args, _ := json.Marshal(c.Args)
+		out += tokens(string(args))
+		calls = append(calls, map[string]any{
+			"id": s.id("call_") + fmt.Sprint(len(calls)), "type": "function",
+			"function": map[string]any{"name": c.Name, "arguments": string(args)},
+		})
+	}
+	var content any
+	if st.text != "" {
+		content = st.text
+	}
+	in := tokens(req.Prompt())
+	w.Header().Set("X-Request-Id", s.id("req_"))
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id":      s.id("chatcmpl-"),
+		"object":  "chat.completion",
+		"created": now(),
+		"model":   req.Model,
+		"choices": []map[string]any{{
+			"index":         0,
+			"message":       map[string]any{"role": "assistant", "content": content, "refusal": nil, "tool_calls": calls},
+			"logprobs":      nil,
+			"finish_reason": "tool_calls",
+		}},
+		"usage": map[string]any{"prompt_tokens": in, "completion_tokens": out, "total_tokens": in + out},
+	})
 }
