@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"trialbook/agent/internal/fakeprovider"
 	"trialbook/journal"
@@ -243,6 +244,60 @@ func TestInteractiveCellBound(t *testing.T) {
 			r := snap.Leaderboard[0]
 			if r.Status != "failed" || !strings.Contains(r.Reason, "agent.maxCellsPerTrial 2") {
 				t.Errorf("trial 1 is %s (%s); want failed by agent.maxCellsPerTrial", r.Status, r.Reason)
+			}
+		})
+	}
+}
+
+// TestProviderAlwaysFails: a provider that answers 500 to every request
+// ends the experiment with that reason within the retry bounds the problem
+// sets, and every retry is on the progress feed and in the journal.
+func TestProviderAlwaysFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kernels")
+	}
+	venv := repoVenv(t)
+	for _, p := range providers() {
+		t.Run(p.name, func(t *testing.T) {
+			dir, prob := diabetesTrials(t, venv, p.name, ", retry: { total: '1s', attempt: '1s', base: '50ms', max: '100ms' }", 3)
+			srv := fakeprovider.Start(fakeprovider.Config{Key: testKey, Model: "test-model"})
+			defer srv.Close()
+			srv.FailAll(500)
+			var logs bytes.Buffer
+			var mu sync.Mutex
+			seen := 0
+			start := time.Now()
+			snap, _, err := e2eRun(t, p, dir, prob, venv, srv, &logs, func(e journal.Event, _ *journal.Snapshot) {
+				if e.Type == journal.AgentRetry && strings.Contains(e.Text, "HTTP 500") {
+					mu.Lock()
+					seen++
+					mu.Unlock()
+				}
+			})
+			if err == nil || !strings.Contains(err.Error(), "HTTP 500") || !strings.Contains(err.Error(), "gave up") {
+				t.Fatalf("the run returned %v; want an error naming the provider's HTTP 500", err)
+			}
+			if took := time.Since(start); took > 2*time.Minute {
+				t.Errorf("the run took %s; the retry bounds allow about 3s of retries", took)
+			}
+			if snap.Status != journal.StatusFailed || !strings.Contains(snap.Error, "HTTP 500") {
+				t.Errorf("status %s (%s); want failed with the provider's reason", snap.Status, snap.Error)
+			}
+			if seen < 3 {
+				t.Errorf("%d agent.retry events on the progress feed; want a retry line per retry", seen)
+			}
+			events, err := journal.ReadFile(filepath.Join(dir, lab.JournalFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range events {
+				if e.Type == journal.AgentRetry {
+					n++
+				}
+			}
+			if n != seen || len(srv.Requests()) < n {
+				t.Errorf("%d agent.retry events in the journal, %d on the feed, %d requests", n, seen, len(srv.Requests()))
 			}
 		})
 	}
