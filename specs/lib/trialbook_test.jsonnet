@@ -49,6 +49,10 @@ local problem(p) = p { data: 'x.csv', target: 'y' };
     { kind: 'openai', model: 'gpt-x', temperature: 0.1, fixAttempts: 3 }
   ),
   agent_anthropic: std.assertEqual(tb.agents.anthropic('claude-x').kind, 'anthropic'),
+  agent_retry_mode: std.assertEqual(
+    tb.agents.anthropic('claude-x', mode='whole', retry={ total: '2m', attempt: '60s' }),
+    { kind: 'anthropic', model: 'claude-x', mode: 'whole', retry: { total: '2m', attempt: '60s' }, fixAttempts: 3 }
+  ),
 
   section: std.assertEqual(tb.section(append='x', after='data'), { append: 'x', after: 'data' }),
 
