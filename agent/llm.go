@@ -56,7 +56,7 @@ type LLMConfig struct {
 	MaxCellsPerTrial int
 	MaxToolCalls     int
 	// TrialWall bounds the time one interactive trial may take, the
-	// model's thinking included; 0 means no bound beyond the session's.
+	// model's thinking included; 0 takes the problem's budget.trialTime.
 	TrialWall time.Duration
 	// Images sends a cell's image outputs to the model with its results
 	// (for models that accept images); otherwise they are named in a line.

@@ -171,8 +171,12 @@ func (l *llm) interactive(ctx context.Context, s State, lab Lab) error {
 	d := driver{l: l, s: s, sess: sess, ctx: ctx}
 	calls, idle, repeats := 0, 0, 0
 	last := ""
+	wall := l.cfg.TrialWall
+	if wall == 0 && s.Problem != nil {
+		wall = s.Problem.Budget.TrialTime
+	}
 	for {
-		if w := l.cfg.TrialWall; w > 0 && time.Since(start) > w {
+		if w := wall; w > 0 && time.Since(start) > w {
 			return sess.Abandon(ctx, fmt.Sprintf("stopped: the model worked on the trial for %s, past its wall-time bound of %s", seconds(time.Since(start)), w))
 		}
 		r, err := l.turn(ctx, s, key, c)
