@@ -68,7 +68,7 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 // fault is a provider error as the retry loop sees it.
 type fault struct {
 	retry  bool
-	status int // the HTTP status, when there was one
+	status int           // the HTTP status, when there was one
 	after  time.Duration // the provider's Retry-After, when it sent one
 	reason string
 }

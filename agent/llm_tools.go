@@ -15,7 +15,7 @@ const (
 	DefaultMaxToolCalls     = 60
 	// A tool result shows at most this much of a cell's text outputs, and
 	// of a traceback; the rest is cut with a note.
-	resultChars    = 4000
+	resultChars     = 4000
 	resultTraceTail = 2000
 	// A model that repeats the same call this many times in a row, or
 	// answers this many times in a row without calling a tool, is stopped.

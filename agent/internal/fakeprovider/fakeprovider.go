@@ -42,18 +42,18 @@ type Server struct {
 
 // Request is what the server understood of one request.
 type Request struct {
-	API       string // "openai" or "anthropic"
-	Path      string
-	Model     string
-	System    string
-	Messages  []Message
-	Schema    string // the json_schema name (OpenAI) or the forced tool's name (Anthropic)
+	API      string // "openai" or "anthropic"
+	Path     string
+	Model    string
+	System   string
+	Messages []Message
+	Schema   string // the json_schema name (OpenAI) or the forced tool's name (Anthropic)
 	// Tools are the function tools the request offers, by name, and
 	// ToolChoice how it asks for them: "required" (OpenAI) or "any"
 	// (Anthropic) for some tool, "auto", or the one tool's name it forces.
 	Tools      []string
 	ToolChoice string
-	MaxTokens int
+	MaxTokens  int
 	// CacheSystem is set when an Anthropic request marks its system prompt
 	// for prompt caching.
 	CacheSystem bool

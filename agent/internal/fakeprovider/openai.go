@@ -31,7 +31,7 @@ type openAIRequest struct {
 			Parameters map[string]any `json:"parameters"`
 		} `json:"function"`
 	} `json:"tools"`
-	ToolChoice json.RawMessage `json:"tool_choice"`
+	ToolChoice     json.RawMessage `json:"tool_choice"`
 	ResponseFormat *struct {
 		Type       string `json:"type"`
 		JSONSchema *struct {
