@@ -137,7 +137,9 @@ func e2eRun(t *testing.T, p provider, dir string, prob *specs.Problem, venv stri
 	t.Setenv(p.baseEnv, p.baseURL(srv))
 	cfg := agent.ConfigFromProblem(prob.Agent)
 	if prob.Agent.Retry.Total == 0 {
-		cfg.Retry = fastRetry()
+		// Short waits, but room for a loaded machine: an attempt cut short
+		// by the bound would take the next scripted answer.
+		cfg.Retry = agent.RetryPolicy{Total: time.Minute, Attempt: 30 * time.Second, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 	}
 	cfg.Log = zerolog.New(logs).Level(zerolog.DebugLevel)
 	price := testPrice
