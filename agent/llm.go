@@ -51,10 +51,10 @@ type LLMConfig struct {
 	// ModeWhole (the whole trial written ahead, for small local models
 	// that do not call tools well).
 	Mode string
-	// MaxCellsPerTrial and MaxToolCalls bound one interactive trial;
-	// 0 takes DefaultMaxCellsPerTrial and DefaultMaxToolCalls.
-	MaxCellsPerTrial int
-	MaxToolCalls     int
+	// MaxToolCalls bounds the tool calls of one interactive trial; 0 takes
+	// DefaultMaxToolCalls. Cells are bounded by the problem's
+	// budget.cellsPerTrial.
+	MaxToolCalls int
 	// TrialWall bounds the time one interactive trial may take, the
 	// model's thinking included; 0 takes the problem's budget.trialTime.
 	TrialWall time.Duration
@@ -93,7 +93,6 @@ func ConfigFromProblem(a specs.Agent) LLMConfig {
 		MaxCostPerTrial:   a.MaxCostPerTrial,
 		MaxCost:           a.MaxCost,
 		Mode:              a.Mode,
-		MaxCellsPerTrial:  a.MaxCellsPerTrial,
 		MaxToolCalls:      a.MaxToolCalls,
 		Images:            a.Images,
 		Retry: RetryPolicy{
@@ -134,8 +133,8 @@ func (c LLMConfig) check() error {
 		return fmt.Errorf("max output tokens is %d: want 0 (default) or more", c.MaxOutputTokens)
 	case c.Mode != "" && c.Mode != ModeInteractive && c.Mode != ModeWhole:
 		return fmt.Errorf("agent.mode is %q: want %q (tool calling, cell by cell) or %q (the whole trial at once)", c.Mode, ModeInteractive, ModeWhole)
-	case c.MaxCellsPerTrial < 0 || c.MaxToolCalls < 0:
-		return fmt.Errorf("agent.maxCellsPerTrial %d and agent.maxToolCalls %d: want 0 (default) or more", c.MaxCellsPerTrial, c.MaxToolCalls)
+	case c.MaxToolCalls < 0:
+		return fmt.Errorf("agent.maxToolCalls is %d: want 0 (default) or more", c.MaxToolCalls)
 	case c.MaxCost < 0 || c.MaxCostPerTrial < 0:
 		return fmt.Errorf("agent.maxCost %g and agent.maxCostPerTrial %g: want 0 (no cap) or more", c.MaxCost, c.MaxCostPerTrial)
 	}
@@ -220,9 +219,6 @@ func newLLM(cfg LLMConfig, p provider, secret string) *llm {
 	cfg.Retry = cfg.Retry.withDefaults()
 	if cfg.MaxOutputTokens == 0 {
 		cfg.MaxOutputTokens = defaultMaxOutputTokens
-	}
-	if cfg.MaxCellsPerTrial == 0 {
-		cfg.MaxCellsPerTrial = DefaultMaxCellsPerTrial
 	}
 	if cfg.MaxToolCalls == 0 {
 		cfg.MaxToolCalls = DefaultMaxToolCalls

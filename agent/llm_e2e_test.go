@@ -59,8 +59,9 @@ func diabetesExperiment(t *testing.T, venv, kind string, extra string) (string, 
 	return diabetesTrials(t, venv, kind, extra, 3)
 }
 
-// diabetesTrials is diabetesExperiment with a trial budget.
-func diabetesTrials(t *testing.T, venv, kind string, extra string, trials int) (string, *specs.Problem) {
+// diabetesTrials is diabetesExperiment with a trial budget and, in top,
+// more top-level fields.
+func diabetesTrials(t *testing.T, venv, kind string, extra string, trials int, top ...string) (string, *specs.Problem) {
 	t.Helper()
 	dir := t.TempDir()
 	script := `import sys
@@ -82,6 +83,7 @@ tb.regression {
   validation: tb.kfold(3),
   holdout: 0.2,
   trials: ` + strconv.Itoa(trials) + `,
+` + strings.Join(append(top, ""), ",\n") + `
   features: tb.features(ids=['row_id']),
   agent: tb.agents.` + kind + `('test-model') { fixAttempts: 2 ` + extra + ` },
   context: '` + e2eMarker + `',

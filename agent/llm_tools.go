@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"trialbook/specs"
 )
 
 // Interactive-mode defaults, for the zero fields of LLMConfig.
 const (
-	DefaultMaxCellsPerTrial = 30
+	// DefaultMaxCellsPerTrial is the cell bound when the problem sets none
+	// (specs.DefaultCellsPerTrial, as the session's).
+	DefaultMaxCellsPerTrial = specs.DefaultCellsPerTrial
 	DefaultMaxToolCalls     = 60
 	// A tool result shows at most this much of a cell's text outputs, and
 	// of a traceback; the rest is cut with a note.
@@ -348,6 +352,15 @@ type driver struct {
 	sess  Session
 	ctx   context.Context
 	cells int
+	over  bool // the model was told the cell bound is reached
+}
+
+// maxCells is the problem's cells-per-trial bound.
+func (d *driver) maxCells() int {
+	if d.s.Problem != nil && d.s.Problem.Budget.CellsPerTrial > 0 {
+		return d.s.Problem.Budget.CellsPerTrial
+	}
+	return DefaultMaxCellsPerTrial
 }
 
 // step is what one call did, for the journal.
@@ -382,8 +395,13 @@ func (d *driver) call(tc toolCall) (res toolResult, st step, done bool, err erro
 			if a.Index != nil {
 				return bad("run_cell takes only code; use replace_cell to change a cell")
 			}
-			if d.cells >= d.l.cfg.MaxCellsPerTrial {
-				why := fmt.Sprintf("stopped: the model ran %d cells without finishing (agent.maxCellsPerTrial %d)", d.cells, d.l.cfg.MaxCellsPerTrial)
+			if max := d.maxCells(); d.cells >= max {
+				if !d.over {
+					// Told once: it may still hand back and finish.
+					d.over = true
+					return bad(fmt.Sprintf("the trial has run its %d cells (budget.cellsPerTrial); finish or abandon it", max))
+				}
+				why := fmt.Sprintf("stopped: the model ran %d cells and asked for more instead of finishing (budget.cellsPerTrial %d)", d.cells, max)
 				return res, step{text: callLine(tc) + " → " + why}, true, d.sess.Abandon(d.ctx, why)
 			}
 			d.cells++

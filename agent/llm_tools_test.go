@@ -210,7 +210,8 @@ func checkReplacedNotebook(t *testing.T, path string) {
 }
 
 // TestInteractiveCellBound: a model that never finishes is stopped by the
-// cells-per-trial bound, and the trial fails with that reason.
+// cells-per-trial bound (told once, then stopped), and the trial fails with
+// that reason.
 func TestInteractiveCellBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kernels")
@@ -218,14 +219,15 @@ func TestInteractiveCellBound(t *testing.T) {
 	venv := repoVenv(t)
 	for _, p := range providers() {
 		t.Run(p.name, func(t *testing.T) {
-			dir, prob := diabetesTrials(t, venv, p.name, ", maxCellsPerTrial: 2", 1)
+			dir, prob := diabetesTrials(t, venv, p.name, "", 1, "cellsPerTrial: 2")
 			srv := fakeprovider.Start(fakeprovider.Config{Key: testKey, Model: "test-model"})
 			defer srv.Close()
 			srv.Play(
 				planCall("Endless", "Never finishes."),
 				call("run_cell", args{"code": "a = 1"}),
 				call("run_cell", args{"code": "a += 1"}),
-				call("run_cell", args{"code": "a += 2"}),
+				call("run_cell", args{"code": "a += 2"}), // refused: told to finish
+				call("run_cell", args{"code": "a += 3"}), // asked again: stopped
 			)
 			var logs bytes.Buffer
 			snap, _, err := e2eRun(t, p, dir, prob, venv, srv, &logs)
@@ -235,15 +237,19 @@ func TestInteractiveCellBound(t *testing.T) {
 			for _, pr := range srv.Problems() {
 				t.Errorf("fake %s provider: %s", p.name, pr)
 			}
-			if n := len(srv.Requests()); n != 4 || srv.Left() != 0 {
-				t.Errorf("%d requests, %d steps left; want 4 and 0", n, srv.Left())
+			reqs := srv.Requests()
+			if len(reqs) != 5 || srv.Left() != 0 {
+				t.Fatalf("%d requests, %d steps left; want 5 and 0", len(reqs), srv.Left())
+			}
+			if !strings.Contains(lastMessage(reqs[4]), "has run its 2 cells (budget.cellsPerTrial)") {
+				t.Errorf("the model was not told the cell bound: %.300s", lastMessage(reqs[4]))
 			}
 			if len(snap.Leaderboard) != 1 {
 				t.Fatalf("%d trials, want 1", len(snap.Leaderboard))
 			}
 			r := snap.Leaderboard[0]
-			if r.Status != "failed" || !strings.Contains(r.Reason, "agent.maxCellsPerTrial 2") {
-				t.Errorf("trial 1 is %s (%s); want failed by agent.maxCellsPerTrial", r.Status, r.Reason)
+			if r.Status != "failed" || !strings.Contains(r.Reason, "budget.cellsPerTrial 2") {
+				t.Errorf("trial 1 is %s (%s); want failed by budget.cellsPerTrial", r.Status, r.Reason)
 			}
 		})
 	}

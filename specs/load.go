@@ -479,7 +479,7 @@ func (c *checker) agent(obj map[string]any) Agent {
 		return a
 	}
 	c.unknown("agent", o, []string{"kind", "model", "baseURL", "temperature", "maxTokensPerTrial", "maxTokens", "fixAttempts",
-		"mode", "maxCellsPerTrial", "maxToolCalls", "maxCostPerTrial", "maxCost", "images", "retry"})
+		"mode", "maxToolCalls", "maxCostPerTrial", "maxCost", "images", "retry"})
 	kinds := []string{"builtin", "openai", "anthropic"}
 	a.Kind = c.str(o, "agent", "kind", DefaultAgent)
 	if !contains(kinds, a.Kind) {
@@ -498,7 +498,7 @@ func (c *checker) agent(obj map[string]any) Agent {
 		name string
 		n    int
 	}{{"maxTokensPerTrial", a.MaxTokensPerTrial}, {"maxTokens", a.MaxTokens}, {"fixAttempts", a.FixAttempts},
-		{"maxCellsPerTrial", a.MaxCellsPerTrial}, {"maxToolCalls", a.MaxToolCalls}} {
+		{"maxToolCalls", a.MaxToolCalls}} {
 		if f.n < 0 {
 			c.issues.add("agent."+f.name, "%d is negative; want 0 or more", f.n)
 		}
@@ -514,7 +514,6 @@ func (c *checker) llmAgent(o map[string]any, a *Agent) {
 	if a.Mode != "" && !contains(modes, a.Mode) {
 		c.issues.add("agent.mode", "%q is not a mode;%s allowed: %s (interactive: tool calling, cell by cell; whole: the whole trial at once, for small local models)", a.Mode, didYouMean(a.Mode, modes), quoteList(modes))
 	}
-	a.MaxCellsPerTrial = int(c.integer(o, "agent", "maxCellsPerTrial", 0))
 	a.MaxToolCalls = int(c.integer(o, "agent", "maxToolCalls", 0))
 	a.MaxCostPerTrial = c.number(o, "agent", "maxCostPerTrial", 0)
 	a.MaxCost = c.number(o, "agent", "maxCost", 0)

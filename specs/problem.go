@@ -162,7 +162,6 @@ type Agent struct {
 	FixAttempts       int     `json:"fixAttempts"`         // default 3
 	// LLM agents only (docs/llm-agents.md).
 	Mode             string     `json:"mode,omitempty"` // interactive (default) or whole
-	MaxCellsPerTrial int        `json:"maxCellsPerTrial,omitempty"`
 	MaxToolCalls     int        `json:"maxToolCalls,omitempty"`
 	MaxCostPerTrial  float64    `json:"maxCostPerTrial,omitempty"` // US dollars, estimated
 	MaxCost          float64    `json:"maxCost,omitempty"`
