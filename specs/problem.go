@@ -161,12 +161,12 @@ type Agent struct {
 	MaxTokens         int     `json:"maxTokens,omitempty"` // for the whole experiment
 	FixAttempts       int     `json:"fixAttempts"`         // default 3
 	// LLM agents only (docs/llm-agents.md).
-	Mode             string     `json:"mode,omitempty"` // interactive (default) or whole
-	MaxToolCalls     int        `json:"maxToolCalls,omitempty"`
-	MaxCostPerTrial  float64    `json:"maxCostPerTrial,omitempty"` // US dollars, estimated
-	MaxCost          float64    `json:"maxCost,omitempty"`
-	Images           bool       `json:"images,omitempty"` // send image outputs to the model
-	Retry            AgentRetry `json:"retry,omitzero"`
+	Mode            string     `json:"mode,omitempty"` // interactive (default) or whole
+	MaxToolCalls    int        `json:"maxToolCalls,omitempty"`
+	MaxCostPerTrial float64    `json:"maxCostPerTrial,omitempty"` // US dollars, estimated
+	MaxCost         float64    `json:"maxCost,omitempty"`
+	Images          bool       `json:"images,omitempty"` // send image outputs to the model
+	Retry           AgentRetry `json:"retry,omitzero"`
 }
 
 // AgentRetry bounds how an LLM agent retries provider faults; zero fields
