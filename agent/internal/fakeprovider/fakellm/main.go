@@ -7,6 +7,7 @@
 // steps.json is a list of steps, played in order, one per request:
 //
 //	[{"answer": {"title": "...", "plan": "...", "cells": ["..."], "family": "", "features": ""}},
+//	 {"call": {"name": "run_cell", "args": {"code": "print(X.shape)"}}},
 //	 {"status": 429, "retryAfter": "1"}, {"text": "not json"}, {"hang": true}, {"cut": true}]
 //
 // It prints the base URLs to export, and on SIGINT the requests' problems.
@@ -24,12 +25,16 @@ import (
 )
 
 type step struct {
-	Answer     json.RawMessage `json:"answer"`
-	Text       *string         `json:"text"`
-	Status     int             `json:"status"`
-	RetryAfter string          `json:"retryAfter"`
-	Hang       bool            `json:"hang"`
-	Cut        bool            `json:"cut"`
+	Answer json.RawMessage `json:"answer"`
+	Call   *struct {
+		Name string          `json:"name"`
+		Args json.RawMessage `json:"args"`
+	} `json:"call"`
+	Text       *string `json:"text"`
+	Status     int     `json:"status"`
+	RetryAfter string  `json:"retryAfter"`
+	Hang       bool    `json:"hang"`
+	Cut        bool    `json:"cut"`
 }
 
 func main() {
@@ -58,6 +63,8 @@ func run(script, key, model string) error {
 		switch {
 		case s.Answer != nil:
 			srv.Play(fakeprovider.Answer(s.Answer))
+		case s.Call != nil:
+			srv.Play(fakeprovider.Call(s.Call.Name, s.Call.Args))
 		case s.Text != nil:
 			srv.Play(fakeprovider.Text(*s.Text))
 		case s.Status != 0:
@@ -67,7 +74,7 @@ func run(script, key, model string) error {
 		case s.Cut:
 			srv.Play(fakeprovider.Cut())
 		default:
-			return fmt.Errorf("%s: step %d is none of answer, text, status, hang, cut", script, i)
+			return fmt.Errorf("%s: step %d is none of answer, call, text, status, hang, cut", script, i)
 		}
 	}
 	fmt.Printf("export OPENAI_BASE_URL=%s\nexport ANTHROPIC_BASE_URL=%s\n", srv.OpenAIURL(), srv.AnthropicURL())
