@@ -179,6 +179,9 @@ func (a *Anthropic) turn(ctx context.Context, c *chat, maxTokens int, images boo
 			for _, tc := range m.calls {
 				blocks = append(blocks, anthropic.NewToolUseBlock(tc.id, tc.args, tc.name))
 			}
+			if len(blocks) == 0 {
+				blocks = append(blocks, anthropic.NewTextBlock("(no answer)"))
+			}
 			msgs = append(msgs, anthropic.NewAssistantMessage(blocks...))
 			continue
 		}

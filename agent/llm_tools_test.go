@@ -224,6 +224,7 @@ func TestInteractiveCellBound(t *testing.T) {
 			defer srv.Close()
 			srv.Play(
 				planCall("Endless", "Never finishes."),
+				fakeprovider.Text("Let me think about the data first."), // no tool call: nudged
 				call("run_cell", args{"code": "a = 1"}),
 				call("run_cell", args{"code": "a += 1"}),
 				call("run_cell", args{"code": "a += 2"}), // refused: told to finish
@@ -238,11 +239,14 @@ func TestInteractiveCellBound(t *testing.T) {
 				t.Errorf("fake %s provider: %s", p.name, pr)
 			}
 			reqs := srv.Requests()
-			if len(reqs) != 5 || srv.Left() != 0 {
-				t.Fatalf("%d requests, %d steps left; want 5 and 0", len(reqs), srv.Left())
+			if len(reqs) != 6 || srv.Left() != 0 {
+				t.Fatalf("%d requests, %d steps left; want 6 and 0", len(reqs), srv.Left())
 			}
-			if !strings.Contains(lastMessage(reqs[4]), "has run its 2 cells (budget.cellsPerTrial)") {
-				t.Errorf("the model was not told the cell bound: %.300s", lastMessage(reqs[4]))
+			if !strings.Contains(lastMessage(reqs[2]), "the answer called no tool") {
+				t.Errorf("the model was not told to call a tool: %.300s", lastMessage(reqs[2]))
+			}
+			if !strings.Contains(lastMessage(reqs[5]), "has run its 2 cells (budget.cellsPerTrial)") {
+				t.Errorf("the model was not told the cell bound: %.300s", lastMessage(reqs[5]))
 			}
 			if len(snap.Leaderboard) != 1 {
 				t.Fatalf("%d trials, want 1", len(snap.Leaderboard))

@@ -181,8 +181,8 @@ func (o *OpenAI) turn(ctx context.Context, c *chat, maxTokens int, images bool) 
 	for _, m := range c.msgs {
 		if m.assistant {
 			var p openai.ChatCompletionAssistantMessageParam
-			if m.text != "" {
-				p.Content.OfString = openai.String(m.text)
+			if m.text != "" || len(m.calls) == 0 {
+				p.Content.OfString = openai.String(cmp.Or(m.text, "(no answer)"))
 			}
 			for _, tc := range m.calls {
 				p.ToolCalls = append(p.ToolCalls, openai.ChatCompletionMessageToolCallUnionParam{
