@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,7 +145,9 @@ func e2eRun(t *testing.T, p provider, dir string, prob *specs.Problem, venv stri
 		// by the bound would take the next scripted answer.
 		cfg.Retry = agent.RetryPolicy{Total: time.Minute, Attempt: 30 * time.Second, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 	}
-	cfg.Log = zerolog.New(logs).Level(zerolog.DebugLevel)
+	// The agent and lab log from several goroutines into one buffer.
+	lw := &lockedWriter{w: logs}
+	cfg.Log = zerolog.New(lw).Level(zerolog.DebugLevel)
 	price := testPrice
 	cfg.Price = &price
 	ag, err := p.newAgt(cfg)
@@ -166,7 +170,7 @@ func e2eRun(t *testing.T, p provider, dir string, prob *specs.Problem, venv stri
 	}
 	snap, err := lab.Run(ctx, lab.Options{
 		Dir: dir, Problem: prob, Agent: ag, AgentName: p.name, Spec: spec, Workers: 1,
-		AgentsMD: md, Profile: prof.Markdown(), Log: zerolog.New(logs).Level(zerolog.DebugLevel),
+		AgentsMD: md, Profile: prof.Markdown(), Log: zerolog.New(lw).Level(zerolog.DebugLevel),
 		Progress: func(e journal.Event, s *journal.Snapshot) {
 			for _, f := range progress {
 				f(e, s)
@@ -174,6 +178,18 @@ func e2eRun(t *testing.T, p provider, dir string, prob *specs.Problem, venv stri
 		},
 	})
 	return snap, ag, err
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // TestLLMExperimentEndToEnd runs a three-trial experiment on real kernels
