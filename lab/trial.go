@@ -502,6 +502,23 @@ func (s *Session) failErr(reason string, cause error) error {
 	return s.ended
 }
 
+// Interrupt ends the trial as interrupted with the reason, unless it has
+// ended: its driver went away (an MCP client that disconnected). A call in
+// flight runs to its end first. The trial does not count against the trial
+// budget.
+func (s *Session) Interrupt(reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil
+	}
+	err := s.interruptedWhy(reason, nil)
+	if errors.Is(err, agent.ErrTrialEnded) {
+		return nil
+	}
+	return err
+}
+
 // interrupted ends the trial as interrupted: the run ended or the caller
 // gave up on a call. s.mu is held.
 func (s *Session) interrupted(ctx context.Context) error {
@@ -514,12 +531,17 @@ func (s *Session) interrupted(ctx context.Context) error {
 	case s.x.ctx.Err() != nil:
 		why = "stopped by the user"
 	}
+	return s.interruptedWhy(why, ctx.Err())
+}
+
+// interruptedWhy ends the trial as interrupted with why. s.mu is held.
+func (s *Session) interruptedWhy(why string, cause error) error {
 	if s.run != nil {
 		s.writeNotes()
 		_ = s.run.Save()
 	}
 	_, err := s.x.emit(journal.Event{Type: journal.TrialInterrupted, Trial: s.n, Reason: why})
-	s.ended = &agent.EndedError{Number: s.n, Status: "interrupted", Reason: why, Err: ctx.Err()}
+	s.ended = &agent.EndedError{Number: s.n, Status: "interrupted", Reason: why, Err: cause}
 	s.close()
 	if err != nil {
 		return err
