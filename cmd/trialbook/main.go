@@ -44,6 +44,7 @@ func commands() []command {
 		{"nb", "nb run IN.ipynb [-o OUT.ipynb] [--kernel NAME] [--timeout D] [--allow-errors] [-p NAME VALUE ...]", "execute a notebook cell by cell", runNB},
 		{"exec", "exec [--kernel NAME] [--timeout D] CODE", "run code in a fresh kernel and print its outputs", runExec},
 		{"kernels", "kernels", "list the kernelspecs trialbook can find", runKernels},
+		{"mcp", "mcp PROBLEM.jsonnet|DIR [--http 127.0.0.1:PORT] [--workers N] [--trials N] [--time D]", "serve one experiment's trials to a coding agent over MCP (stdio, or streamable HTTP)", runMCP},
 		{"serve", "serve [--root DIR] [--addr 127.0.0.1:PORT]", "serve the HTTP API and event websocket for the JupyterLab panel", runServe},
 		{"lab", "lab install [--prefix P]", "install the JupyterLab extension", runLab},
 	}
