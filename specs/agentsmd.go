@@ -254,9 +254,18 @@ func defaultSections(p *Problem, prof *Profile) []RenderedSection {
 	s = append(s,
 		RenderedSection{"budget", "Budget", budgetSection(p)},
 		RenderedSection{"rules", "Rules", rulesSection(p)},
+		RenderedSection{"mcp", "If you are connected through MCP", mcpSection},
 	)
 	return s
 }
+
+// mcpSection is for a coding agent driving trials through `trialbook mcp`.
+const mcpSection = "When trialbook's MCP server (`trialbook mcp`) is among your tools, run every trial through it:\n\n" +
+	"- **Use the tools, not files.** Never write notebooks, scripts or prediction files of your own to be scored: only what a trial hands back with `hand_back` counts, and the harness scores it itself.\n" +
+	"- **The loop:** call `experiment` (the problem, budget left, leaderboard); `start_trial(title, plan)`; `run_cell(trial, code)` one step at a time, reading each cell's output before writing the next; `replace_cell(trial, index, code)` when a cell raises; a last cell that calls `hand_back(oof, holdout)`; `finish_trial(trial)` for the harness's score and whether the trial was kept. `abandon_trial(trial, reason)` ends a trial that cannot work.\n" +
+	"- **Build on earlier trials:** `trial(n)` shows an earlier trial's plan, cells and CV score.\n" +
+	"- **Repeat until `experiment` says the budget is spent**, then stop."
+
 
 func taskWords(t Task) string {
 	switch t {

@@ -83,7 +83,7 @@ func TestRenderOverrides(t *testing.T) {
 		}
 	}
 	want := []string{"# Customer spend", "## Rules", "## Goal", "## Glossary", "## Validation and scoring",
-		"## What the setup cell defines", "## Handing back predictions", "## What a trial notebook contains", "## Budget"}
+		"## What the setup cell defines", "## Handing back predictions", "## What a trial notebook contains", "## Budget", "## If you are connected through MCP"}
 	if strings.Join(headings, "\n") != strings.Join(want, "\n") {
 		t.Errorf("headings\n%s\nwant\n%s", strings.Join(headings, "\n"), strings.Join(want, "\n"))
 	}

@@ -66,6 +66,7 @@ func ExampleRenderAgentsMD() {
 	// ## What a trial notebook contains
 	// ## Budget
 	// ## Rules
+	// ## If you are connected through MCP
 }
 
 func ExampleProfileFile() {

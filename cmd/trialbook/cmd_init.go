@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 
+	"trialbook/ipynb"
 	"trialbook/specs"
 )
 
@@ -34,7 +36,26 @@ func runInit(ctx context.Context, a *app, args []string) error {
 	for _, g := range guessed {
 		fmt.Fprintf(a.stdout, "  guessed %s\n", g)
 	}
+	// AGENTS.md beside it, so that a coding agent opened in the folder
+	// reads the contract, and how to drive trials through `trialbook mcp`.
+	p, err := specs.Load(ctx, path, specs.LoadOptions{})
+	if err == nil {
+		var prof *specs.Profile
+		if prof, err = specs.ProfileData(ctx, p); err == nil {
+			var md string
+			if md, err = specs.RenderAgentsMD(p, prof); err == nil {
+				mdPath := filepath.Join(filepath.Dir(path), "AGENTS.md")
+				if err = ipynb.WriteFileAtomic(mdPath, []byte(md)); err == nil {
+					fmt.Fprintf(a.stdout, "wrote %s (rewritten by 'trialbook agents-md', run and mcp)\n", mdPath)
+				}
+			}
+		}
+	}
+	if err != nil {
+		a.log.Warn().Err(err).Msg("AGENTS.md not written; 'trialbook agents-md' writes it once the problem checks")
+	}
 	fmt.Fprintf(a.stdout, "next: edit it (fill in the context), then 'trialbook check %s'\n", pos[0])
+	fmt.Fprintf(a.stdout, "a coding agent runs its trials through 'trialbook mcp %s' (see docs/mcp.md)\n", pos[0])
 	return nil
 }
 

@@ -121,6 +121,9 @@ func TestInitCommand(t *testing.T) {
 			t.Errorf("init printed\n%s\nwithout %q", stdout, want)
 		}
 	}
+	if md, err := os.ReadFile(filepath.Join(dir, "AGENTS.md")); err != nil || !strings.Contains(string(md), "## If you are connected through MCP") {
+		t.Errorf("init wrote no AGENTS.md with the MCP section: %v", err)
+	}
 	if code, stdout, stderr := runCLI("check", dir); code != 0 || !strings.Contains(stdout, "task             binary") {
 		t.Errorf("check of the starter: exit %d\n%s%s", code, stdout, stderr)
 	}
