@@ -13,6 +13,7 @@ import (
 	"trialbook/agent"
 	"trialbook/ipynb"
 	"trialbook/lab"
+	"trialbook/specs"
 )
 
 // What the model reads is built from agent.State, agent.Outcome and the
@@ -39,8 +40,11 @@ func (s *Server) experimentText() string {
 		fmt.Fprintf(&b, "- each trial may run %s; past it the trial fails\n", d)
 	}
 	fmt.Fprintf(&b, "- trials open at once: at most %d\n", s.opts.Workers)
-	max := lab.DefaultCellsPerTrial
-	fmt.Fprintf(&b, "- cells per trial: at most %d; a cell may be replaced %d times\n", max, p.Agent.FixAttempts)
+	cells := p.Budget.CellsPerTrial
+	if cells <= 0 {
+		cells = specs.DefaultCellsPerTrial
+	}
+	fmt.Fprintf(&b, "- cells per trial: at most %d; a cell may be replaced %d times\n", cells, p.Agent.FixAttempts)
 	b.WriteString("\n## Leaderboard (CV on the fixed folds; the harness's scores)\n\n")
 	if len(st.Trials) == 0 {
 		b.WriteString("No trials yet.\n")

@@ -266,7 +266,6 @@ const mcpSection = "When trialbook's MCP server (`trialbook mcp`) is among your 
 	"- **Build on earlier trials:** `trial(n)` shows an earlier trial's plan, cells and CV score.\n" +
 	"- **Repeat until `experiment` says the budget is spent**, then stop."
 
-
 func taskWords(t Task) string {
 	switch t {
 	case Regression:
