@@ -117,7 +117,7 @@ func ConfinementNotice(c *specs.Confinement) string {
 		capsSaid = "caps: " + strings.Join(caps, ", ")
 	}
 	if c.Sandboxed {
-		s := "trial kernels are sandboxed: no network; they write only to their trials/NNN/ and a private /tmp; data/ read-only; " + capsSaid
+		s := "trial kernels are sandboxed: no network; they write only to their trials/NNN/ and a private /tmp; data/ and earlier trials read-only; " + capsSaid
 		if c.Why != "" {
 			s += " (" + c.Why + ")"
 		}
@@ -186,7 +186,10 @@ func (e *Experiment) kernelOptions(i, trial int) kernel.StartOptions {
 		if c.Sandboxed && trial > 0 {
 			o.Transport = "ipc"
 			o.Sandbox = &kernel.Sandbox{
-				ReadOnly: []string{filepath.Join(e.opts.Dir, filepath.Dir(viewMetaFile))},
+				// Earlier trials' folders are readable (a blend averages
+				// their saved predictions and models; nothing there derives
+				// from the holdout labels); only the trial's own is writable.
+				ReadOnly: []string{filepath.Join(e.opts.Dir, filepath.Dir(viewMetaFile)), filepath.Join(e.opts.Dir, "trials")},
 				Writable: []string{filepath.Join(e.opts.Dir, "trials", fmt.Sprintf("%03d", trial))},
 			}
 		}
