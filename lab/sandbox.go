@@ -208,6 +208,9 @@ func limitReason(k *kernel.Kernel) string {
 // withLimit adds to a failed trial's reason the cap its kernel hit, if any:
 // a fork refused at the process cap shows in the cell only as an OSError.
 func withLimit(k *kernel.Kernel, reason string) string {
+	if k == nil {
+		return reason
+	}
 	if hit := k.LimitHit(); hit != nil {
 		return reason + " (" + hit.Error() + ")"
 	}

@@ -344,7 +344,9 @@ func (s *Session) Abandon(ctx context.Context, reason string) error {
 	if strings.TrimSpace(reason) == "" {
 		reason = "abandoned by the agent"
 	}
-	return s.fail(reason, nil)
+	// A fork refused at the process cap shows in the cell only as an
+	// OSError: the reason names the cap the kernel hit, whoever gives up.
+	return s.fail(withLimit(s.k, reason), nil)
 }
 
 // check refuses a call on a session that has ended. s.mu is held.
